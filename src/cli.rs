@@ -1,0 +1,271 @@
+//! The command line: what a user types, turned into calls on the library.
+
+use crate::config;
+use crate::ingest::time::{format_utc, parse_zone};
+use crate::ingest::{Encoding, IngestOptions};
+use crate::model::{DatasetId, DatasetKind, DatasetMeta};
+use crate::store::sqlite::SqliteCatalog;
+use crate::store::{Catalog, ImportReport, ImportRequest, Progress};
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tessera",
+    version,
+    about = "Map tiles and OGC API - Features for open government data"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the catalog over HTTP (with no arguments: the demo datasets of `data/`).
+    Serve(ServeArgs),
+    /// Import files into a dataset (replacing it atomically unless --append).
+    Import(Box<ImportArgs>),
+    /// List the datasets of a catalog.
+    Datasets(DbArg),
+    /// Delete a dataset.
+    Delete {
+        id: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DbArg {
+    /// Catalog file (SQLite); created if missing.
+    #[arg(long, env = "TESSERA_DB", default_value = "tessera.db")]
+    pub db: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+    /// Address to listen on.
+    #[arg(long, env = "TESSERA_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Manifest of datasets to build or refresh on start (default: data/tessera.toml when present).
+    #[arg(long, env = "TESSERA_MANIFEST")]
+    pub manifest: Option<PathBuf>,
+    /// Skip the manifest even if data/tessera.toml exists.
+    #[arg(long)]
+    pub no_manifest: bool,
+    /// Base URL clients reach this server at (for absolute links behind a proxy).
+    #[arg(long, env = "TESSERA_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// CSV (.csv, .csv.gz) or GeoJSON (FeatureCollection, newline-delimited, RFC 8142) files of one schema.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    #[arg(long)]
+    pub dataset: String,
+    #[command(flatten)]
+    pub db: DbArg,
+    #[arg(long)]
+    pub title: Option<String>,
+    #[arg(long, default_value = "")]
+    pub description: String,
+    #[arg(long, default_value = "")]
+    pub attribution: String,
+    #[arg(long, default_value = "")]
+    pub licence: String,
+    #[arg(long, default_value = "")]
+    pub source: String,
+    /// incidents, events, inspections, boundaries or lines.
+    #[arg(long, default_value = "incidents")]
+    pub kind: String,
+    /// Field that colours points and splits clusters.
+    #[arg(long)]
+    pub category: Option<String>,
+    /// Column with the feature time (default: a column named like a date, if its values parse).
+    #[arg(long)]
+    pub time: Option<String>,
+    /// Column with the end time, for events that last.
+    #[arg(long)]
+    pub time_end: Option<String>,
+    /// IANA zone for date-times written without an offset.
+    #[arg(long, default_value = "UTC")]
+    pub timezone: String,
+    #[arg(long)]
+    pub lon: Option<String>,
+    #[arg(long)]
+    pub lat: Option<String>,
+    /// Column holding WKT points.
+    #[arg(long)]
+    pub wkt: Option<String>,
+    /// utf-8, latin1 or auto (UTF-8 with a Latin-1 fallback per field).
+    #[arg(long, default_value = "auto")]
+    pub encoding: String,
+    /// Column with the input's own feature id.
+    #[arg(long)]
+    pub id_column: Option<String>,
+    /// Add to the dataset instead of replacing it.
+    #[arg(long)]
+    pub append: bool,
+    /// Unreadable rows to skip before giving up (the previous data then stays).
+    #[arg(long, default_value_t = 0)]
+    pub max_errors: u64,
+}
+
+impl ImportArgs {
+    pub fn request(&self) -> Result<ImportRequest, String> {
+        let id = DatasetId::parse(&self.dataset)?;
+        let kind: DatasetKind =
+            serde_json::from_value(serde_json::Value::String(self.kind.clone())).map_err(|_| {
+                format!(
+                    "--kind `{}` is not one of incidents, events, inspections, boundaries, lines",
+                    self.kind
+                )
+            })?;
+        Ok(ImportRequest {
+            meta: DatasetMeta {
+                title: self.title.clone().unwrap_or_else(|| id.to_string()),
+                description: self.description.clone(),
+                attribution: self.attribution.clone(),
+                licence: self.licence.clone(),
+                source: self.source.clone(),
+                kind,
+                category: self.category.clone(),
+                fingerprint: None,
+            },
+            id,
+            files: self.files.clone(),
+            options: IngestOptions {
+                lon: self.lon.clone(),
+                lat: self.lat.clone(),
+                wkt: self.wkt.clone(),
+                encoding: self.encoding.parse::<Encoding>()?,
+                id_column: self.id_column.clone(),
+            },
+            time: self.time.clone(),
+            time_end: self.time_end.clone(),
+            timezone: parse_zone(&self.timezone)?,
+            append: self.append,
+            max_errors: self.max_errors,
+        })
+    }
+}
+
+/// Imports with a progress display on a terminal and returns the report.
+pub fn import_with_progress(
+    catalog: &dyn Catalog,
+    req: &ImportRequest,
+) -> Result<ImportReport, crate::store::StoreError> {
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {msg} [{elapsed}] {human_pos} rows ({per_sec})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.set_message(req.id.to_string());
+    let mut last = 0;
+    let mut on_progress = |p: &Progress| {
+        bar.inc(p.rows.saturating_sub(last));
+        last = p.rows;
+        if p.rows < last {
+            last = 0;
+        }
+    };
+    let report = catalog.import(req, &mut on_progress);
+    bar.finish_and_clear();
+    report
+}
+
+/// The human-readable end-of-import summary.
+pub fn describe_report(id: &DatasetId, r: &ImportReport) -> String {
+    let mut out = format!(
+        "{id}: read {} rows, imported {} in {:.2} s ({:.0} rows/s), version {}\n",
+        r.rows_read,
+        r.imported,
+        r.seconds,
+        r.rows_per_second(),
+        r.version
+    );
+    let no_geom: u64 = r.without_geometry.iter().map(|(_, n)| n).sum();
+    if no_geom > 0 {
+        let reasons: Vec<String> = r
+            .without_geometry
+            .iter()
+            .map(|(k, n)| format!("{} {n}", k.name()))
+            .collect();
+        out.push_str(&format!(
+            "  kept without geometry: {no_geom} ({})\n",
+            reasons.join(", ")
+        ));
+    }
+    match &r.time_column {
+        Some(c) => out.push_str(&format!(
+            "  time from `{c}`; unparseable: {}\n",
+            r.time_unparsed
+        )),
+        None => out.push_str("  no time column\n"),
+    }
+    if r.errors > 0 {
+        out.push_str(&format!("  skipped {} unreadable rows:\n", r.errors));
+        for e in &r.error_samples {
+            out.push_str(&format!("    {e}\n"));
+        }
+    }
+    for n in &r.notes {
+        out.push_str(&format!("  {n}\n"));
+    }
+    out
+}
+
+/// Imports every manifest dataset whose files or entry changed since the catalog last saw them.
+pub fn refresh_from_manifest(catalog: &dyn Catalog, manifest: &Path) -> anyhow_free::Result<()> {
+    let requests = config::load_manifest(manifest).map_err(|e| e.to_string())?;
+    let snapshot = catalog.snapshot().map_err(|e| e.to_string())?;
+    let mut stale = Vec::new();
+    for req in requests {
+        let current = snapshot.dataset(&req.id).map_err(|e| e.to_string())?;
+        if current.is_none_or(|c| c.meta.fingerprint != req.meta.fingerprint) {
+            stale.push(req);
+        }
+    }
+    drop(snapshot);
+    for req in stale {
+        tracing::info!(dataset = %req.id, "importing from the manifest");
+        let report = import_with_progress(catalog, &req).map_err(|e| format!("{}: {e}", req.id))?;
+        eprint!("{}", describe_report(&req.id, &report));
+    }
+    Ok(())
+}
+
+/// Plain string errors for the CLI layer, turned into `anyhow` in `main`.
+pub mod anyhow_free {
+    pub type Result<T> = std::result::Result<T, String>;
+}
+
+/// One line per dataset for `tessera datasets`.
+pub fn list_datasets(db: &Path) -> Result<String, crate::store::StoreError> {
+    let catalog = SqliteCatalog::open(db)?;
+    let snap = catalog.snapshot()?;
+    let mut out = String::new();
+    for d in snap.datasets()? {
+        let time = d.time_extent.map_or("-".into(), |t| {
+            format!("{} .. {}", format_utc(t.start), format_utc(t.end))
+        });
+        out.push_str(&format!(
+            "{}\t{}\t{} features ({} without geometry)\t{}\t{}\n",
+            d.id,
+            d.geometry_type.as_deref().unwrap_or("none"),
+            d.feature_count,
+            d.without_geometry_total(),
+            time,
+            d.meta.title
+        ));
+    }
+    Ok(out)
+}

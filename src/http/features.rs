@@ -1,0 +1,517 @@
+//! OGC API - Features resources: landing page, conformance, collections, items, queryables.
+
+use super::error::ApiError;
+use super::params::{self, Format, ItemsRequest};
+use super::{AppState, base_url, content_type, html, negotiate, output};
+use crate::ingest::time::format_utc;
+use crate::model::{DatasetId, DatasetInfo, FieldType};
+use crate::store::Snapshot;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value as Json, json};
+use std::hash::{Hash, Hasher};
+
+pub const CONFORMANCE: &[&str] = &[
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+];
+
+const GEOJSON: &str = "application/geo+json";
+const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
+
+fn link(href: String, rel: &str, ty: &str, title: &str) -> Json {
+    json!({"href": href, "rel": rel, "type": ty, "title": title})
+}
+
+/// Runs `f` with a catalog snapshot on a blocking thread.
+pub async fn with_snapshot<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&dyn Snapshot) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let catalog = state.catalog.clone();
+    tokio::task::spawn_blocking(move || {
+        let snap = catalog.snapshot()?;
+        f(&*snap)
+    })
+    .await?
+}
+
+fn json_response(body: &Json, ty: &'static str) -> Response {
+    ([content_type(ty)], body.to_string()).into_response()
+}
+
+fn html_response(body: String) -> Response {
+    ([content_type("text/html; charset=utf-8")], body).into_response()
+}
+
+pub async fn landing(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let format = negotiate(params::format_only(q.as_deref())?, &headers);
+    let base = base_url(&state, &headers);
+    let body = json!({
+        "title": "Tessera",
+        "description": "Open government data as OGC API - Features and vector tiles.",
+        "links": [
+            link(format!("{base}/"), "self", "application/json", "This document"),
+            link(format!("{base}/?f=html"), "alternate", "text/html", "This document as HTML"),
+            link(format!("{base}/api"), "service-desc", "application/vnd.oai.openapi+json;version=3.0", "The API definition"),
+            link(format!("{base}/api.html"), "service-doc", "text/html", "The API documentation"),
+            link(format!("{base}/conformance"), "conformance", "application/json", "Conformance classes"),
+            link(format!("{base}/collections"), "data", "application/json", "The collections"),
+        ]
+    });
+    Ok(match format {
+        Format::Html => {
+            let datasets = with_snapshot(&state, |s| Ok(s.datasets()?)).await?;
+            html_response(html::landing(&datasets))
+        }
+        _ => json_response(&body, "application/json"),
+    })
+}
+
+pub async fn conformance(headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    Ok(
+        match negotiate(params::format_only(q.as_deref())?, &headers) {
+            Format::Html => html_response(html::conformance(CONFORMANCE)),
+            _ => json_response(&json!({"conformsTo": CONFORMANCE}), "application/json"),
+        },
+    )
+}
+
+/// The `/collections/{id}` document.
+pub fn collection_json(base: &str, ds: &DatasetInfo) -> Json {
+    let id = &ds.id;
+    let c = format!("{base}/collections/{id}");
+    let bbox = ds
+        .bounds
+        .map(|b| vec![b.to_array()])
+        .unwrap_or_else(|| vec![[-180.0, -90.0, 180.0, 90.0]]);
+    let interval = ds
+        .time_extent
+        .map(|t| json!([[format_utc(t.start), format_utc(t.end)]]))
+        .unwrap_or(json!([[null, null]]));
+    json!({
+        "id": id,
+        "title": ds.meta.title,
+        "description": ds.meta.description,
+        "itemType": "feature",
+        "crs": [CRS84],
+        "extent": {
+            "spatial": {"bbox": bbox, "crs": CRS84},
+            "temporal": {"interval": interval, "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"}
+        },
+        "kind": ds.meta.kind.name(),
+        "attribution": ds.meta.attribution,
+        "license": ds.meta.licence,
+        "geometryType": ds.geometry_type,
+        "featureCount": ds.feature_count,
+        "featuresWithoutGeometry": ds.without_geometry.iter().map(|(k, n)| (k.name().to_owned(), json!(n))).collect::<serde_json::Map<_, _>>(),
+        "version": ds.version,
+        "updated": ds.updated,
+        "links": [
+            link(c.clone(), "self", "application/json", "This collection"),
+            link(format!("{c}?f=html"), "alternate", "text/html", "This collection as HTML"),
+            link(format!("{c}/items"), "items", GEOJSON, "Features as GeoJSON"),
+            link(format!("{c}/items?f=html"), "items", "text/html", "Features as HTML"),
+            link(format!("{c}/items?f=csv"), "items", "text/csv", "All features as CSV"),
+            link(format!("{c}/queryables"), "http://www.opengis.net/def/rel/ogc/1.0/queryables", "application/schema+json", "Queryable properties"),
+        ]
+    })
+}
+
+pub async fn collections(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let format = negotiate(params::format_only(q.as_deref())?, &headers);
+    let base = base_url(&state, &headers);
+    let datasets = with_snapshot(&state, |s| Ok(s.datasets()?)).await?;
+    Ok(match format {
+        Format::Html => html_response(html::collections(&datasets)),
+        _ => {
+            let body = json!({
+                "links": [
+                    link(format!("{base}/collections"), "self", "application/json", "The collections"),
+                    link(format!("{base}/collections?f=html"), "alternate", "text/html", "The collections as HTML"),
+                ],
+                "collections": datasets.iter().map(|d| collection_json(&base, d)).collect::<Vec<_>>(),
+            });
+            json_response(&body, "application/json")
+        }
+    })
+}
+
+/// Loads a dataset by the id in the path; 404 for unknown or malformed ids.
+fn dataset(snap: &dyn Snapshot, id: &str) -> Result<DatasetInfo, ApiError> {
+    let id =
+        DatasetId::parse(id).map_err(|_| ApiError::not_found(format!("no collection `{id}`")))?;
+    snap.dataset(&id)?
+        .ok_or_else(|| ApiError::not_found(format!("no collection `{id}`")))
+}
+
+pub async fn collection(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let format = negotiate(params::format_only(q.as_deref())?, &headers);
+    let base = base_url(&state, &headers);
+    let ds = with_snapshot(&state, move |s| dataset(s, &id)).await?;
+    Ok(match format {
+        Format::Html => html_response(html::collection(&ds)),
+        _ => json_response(&collection_json(&base, &ds), "application/json"),
+    })
+}
+
+pub async fn queryables(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    params::format_only(q.as_deref())?;
+    let base = base_url(&state, &headers);
+    let ds = with_snapshot(&state, move |s| dataset(s, &id)).await?;
+    let mut props = serde_json::Map::new();
+    let geom_format = match ds.geometry_type.as_deref() {
+        Some("Point") => "geometry-point",
+        Some("LineString") => "geometry-linestring",
+        Some("Polygon") => "geometry-polygon",
+        Some("MultiPolygon") => "geometry-multipolygon",
+        Some("MultiLineString") => "geometry-multilinestring",
+        _ => "geometry-any",
+    };
+    props.insert("geometry".into(), json!({"format": geom_format}));
+    for f in &ds.fields {
+        let schema = match f.ty {
+            FieldType::Integer => json!({"type": "integer"}),
+            FieldType::Number => json!({"type": "number"}),
+            FieldType::Boolean => json!({"type": "boolean"}),
+            FieldType::Datetime => json!({"type": "string", "format": "date-time"}),
+            FieldType::String => json!({"type": "string"}),
+        };
+        props.insert(f.name.clone(), schema);
+    }
+    let body = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": format!("{base}/collections/{}/queryables", ds.id),
+        "type": "object",
+        "title": ds.meta.title,
+        "properties": props,
+        "additionalProperties": false,
+    });
+    Ok(json_response(&body, "application/schema+json"))
+}
+
+/// Strong ETag of a response: dataset version + normalised request.
+fn etag(ds: &DatasetInfo, what: &str) -> HeaderValue {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    what.hash(&mut h);
+    HeaderValue::from_str(&format!("\"{}-{:x}\"", ds.version, h.finish()))
+        .unwrap_or(HeaderValue::from_static("\"0\""))
+}
+
+fn not_modified(headers: &HeaderMap, tag: &HeaderValue) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',').any(|t| {
+                t.trim() == "*" || t.trim().trim_start_matches("W/") == tag.to_str().unwrap_or("")
+            })
+        })
+}
+
+/// The query string without paging parameters, for building page links.
+fn query_without(q: Option<&str>, drop: &[&str]) -> String {
+    params::pairs(q)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(k, _)| !drop.contains(&k.as_str()))
+        .map(|(k, v)| format!("{}={}", urlencode(&k), urlencode(&v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn urlencode(s: &str) -> String {
+    serde_urlencoded::to_string([("", s)])
+        .map(|e| e[1..].to_owned())
+        .unwrap_or_default()
+}
+
+pub async fn items(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let base = base_url(&state, &headers);
+    let catalog = state.catalog.clone();
+    let (ds, req) = with_snapshot(&state, {
+        let q = q.clone();
+        move |s| {
+            let ds = dataset(s, &id)?;
+            let req = params::parse_items(&ds, q.as_deref(), true)?;
+            Ok((ds, req))
+        }
+    })
+    .await?;
+    let format = negotiate(req.format, &headers);
+    let tag = etag(&ds, &format!("{:?}|{}", format, q.as_deref().unwrap_or("")));
+    if not_modified(&headers, &tag) {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response());
+    }
+    if format == Format::Csv {
+        return Ok(csv_export(catalog, ds, req, tag));
+    }
+    let page = with_snapshot(&state, {
+        let ds = ds.clone();
+        let req = req.clone();
+        move |s| {
+            let matched = s.count(&ds, &req.query)?;
+            let mut features = Vec::new();
+            s.scan(&ds, &req.query, &mut |f| {
+                features.push(f);
+                true
+            })?;
+            Ok((matched, features))
+        }
+    })
+    .await?;
+    let (matched, features) = page;
+    let c = format!("{base}/collections/{}/items", ds.id);
+    let rest = query_without(q.as_deref(), &["offset", "f"]);
+    let with = |extra: String| {
+        if rest.is_empty() {
+            extra
+        } else {
+            format!("{rest}&{extra}")
+        }
+    };
+    let limit = req.query.limit.unwrap_or(params::DEFAULT_LIMIT);
+    let offset = req.query.offset;
+    let mut links = vec![
+        link(
+            format!("{c}?{}", with(format!("offset={offset}"))),
+            "self",
+            GEOJSON,
+            "This page",
+        ),
+        link(
+            format!("{c}?{}", with(format!("offset={offset}&f=html"))),
+            "alternate",
+            "text/html",
+            "This page as HTML",
+        ),
+        link(
+            format!("{c}?{}", with("f=csv".into())),
+            "alternate",
+            "text/csv",
+            "All matching features as CSV",
+        ),
+        link(
+            format!("{base}/collections/{}", ds.id),
+            "collection",
+            "application/json",
+            "The collection",
+        ),
+    ];
+    if offset + (features.len() as u64) < matched {
+        links.push(link(
+            format!("{c}?{}", with(format!("offset={}", offset + limit))),
+            "next",
+            GEOJSON,
+            "Next page",
+        ));
+    }
+    if offset > 0 {
+        links.push(link(
+            format!(
+                "{c}?{}",
+                with(format!("offset={}", offset.saturating_sub(limit)))
+            ),
+            "prev",
+            GEOJSON,
+            "Previous page",
+        ));
+    }
+    if format == Format::Html {
+        let page = html::ItemsPage {
+            ds: &ds,
+            features: &features,
+            matched,
+            offset,
+            limit,
+            links: &links,
+        };
+        return Ok(([(header::ETAG, tag)], html_response(html::items(&page))).into_response());
+    }
+    let mut out = Vec::with_capacity(256 + features.len() * 256);
+    out.extend_from_slice(br#"{"type":"FeatureCollection","numberMatched":"#);
+    out.extend_from_slice(matched.to_string().as_bytes());
+    out.extend_from_slice(br#","numberReturned":"#);
+    out.extend_from_slice(features.len().to_string().as_bytes());
+    out.extend_from_slice(br#","timeStamp":"#);
+    output::json_str(
+        &mut out,
+        &jiff::Timestamp::now()
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string(),
+    );
+    out.extend_from_slice(br#","links":"#);
+    out.extend_from_slice(Json::Array(links).to_string().as_bytes());
+    out.extend_from_slice(br#","features":["#);
+    for (i, f) in features.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        output::feature(&mut out, &ds, f, req.properties.as_deref());
+    }
+    out.extend_from_slice(b"]}");
+    Ok(([content_type(GEOJSON), (header::ETAG, tag)], out).into_response())
+}
+
+/// Streams every match as CSV from a blocking thread, in chunks, through a bounded channel.
+fn csv_export(
+    catalog: std::sync::Arc<dyn crate::store::Catalog>,
+    ds: DatasetInfo,
+    mut req: ItemsRequest,
+    tag: HeaderValue,
+) -> Response {
+    if !req.explicit_limit {
+        req.query.limit = None;
+    }
+    let disposition = format!("attachment; filename=\"{}.csv\"", ds.id);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        let sink = ChannelWriter {
+            buf: Vec::with_capacity(1 << 16),
+            tx: tx.clone(),
+        };
+        let mut w = csv::WriterBuilder::new().from_writer(sink);
+        let props = req.properties.as_deref();
+        let mut ok = w.write_record(output::csv_header(&ds, props)).is_ok();
+        let result = catalog.snapshot().and_then(|snap| {
+            snap.scan(&ds, &req.query, &mut |f| {
+                // A failed write means the client went away: stop scanning.
+                ok = ok && w.write_record(output::csv_row(&ds, &f, props)).is_ok();
+                ok
+            })
+        });
+        match (result, w.into_inner()) {
+            (Ok(()), Ok(sink)) => {
+                let _ = tx.blocking_send(Ok(sink.buf));
+            }
+            (Err(e), _) => {
+                tracing::error!(error = %e, "CSV export failed midway");
+                let _ = tx.blocking_send(Err(std::io::Error::other("export failed")));
+            }
+            (_, Err(_)) => {}
+        }
+    });
+    let mut resp = Response::new(Body::from_stream(ReceiverStream(rx)));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    h.insert(header::ETAG, tag);
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    resp
+}
+
+/// Collects CSV output and hands it to the response body in 64 KiB chunks.
+struct ChannelWriter {
+    buf: Vec<u8>,
+    tx: tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>,
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= 1 << 16 {
+            let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(1 << 16));
+            self.tx
+                .blocking_send(Ok(chunk))
+                .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+struct ReceiverStream<T>(tokio::sync::mpsc::Receiver<T>);
+
+impl<T> futures_core::Stream for ReceiverStream<T> {
+    type Item = T;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<T>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+pub async fn item(
+    State(state): State<AppState>,
+    Path((id, fid)): Path<(String, String)>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let format = negotiate(params::format_only(q.as_deref())?, &headers);
+    let base = base_url(&state, &headers);
+    let (ds, f) = with_snapshot(&state, {
+        let fid = fid.clone();
+        move |s| {
+            let ds = dataset(s, &id)?;
+            let f = s
+                .feature(&ds, &fid)?
+                .ok_or_else(|| ApiError::not_found(format!("no feature `{fid}` in `{}`", ds.id)))?;
+            Ok((ds, f))
+        }
+    })
+    .await?;
+    let tag = etag(&ds, &format!("{format:?}|item|{fid}"));
+    if not_modified(&headers, &tag) {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response());
+    }
+    if format == Format::Html {
+        return Ok(([(header::ETAG, tag)], html_response(html::item(&ds, &f))).into_response());
+    }
+    let mut out = Vec::new();
+    output::feature(&mut out, &ds, &f, None);
+    out.pop(); // reopen the Feature object to add its links
+    let href = format!("{base}/collections/{}/items/{}", ds.id, urlencode(&f.id));
+    let links = json!([
+        link(href.clone(), "self", GEOJSON, "This feature"),
+        link(
+            format!("{href}?f=html"),
+            "alternate",
+            "text/html",
+            "This feature as HTML"
+        ),
+        link(
+            format!("{base}/collections/{}", ds.id),
+            "collection",
+            "application/json",
+            "The collection"
+        ),
+    ]);
+    out.extend_from_slice(br#","links":"#);
+    out.extend_from_slice(links.to_string().as_bytes());
+    out.push(b'}');
+    Ok(([content_type(GEOJSON), (header::ETAG, tag)], out).into_response())
+}

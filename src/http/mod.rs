@@ -1,0 +1,124 @@
+//! HTTP: OGC API - Features over the catalog. Handlers parse and validate at the edge,
+//! run store calls on blocking threads, and write responses; [`error::ApiError`] is the
+//! only error that becomes a response.
+
+pub mod error;
+mod features;
+mod html;
+mod openapi;
+mod output;
+pub mod params;
+
+use crate::store::Catalog;
+use axum::Router;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::routing::get;
+use params::Format;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::CorsLayer;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub catalog: Arc<dyn Catalog>,
+    /// Base URL for links, when the server sits behind a proxy that rewrites hosts.
+    pub public_url: Option<String>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("public_url", &self.public_url)
+            .finish()
+    }
+}
+
+/// The whole application; used by `serve` and by the tests.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(features::landing))
+        .route("/conformance", get(features::conformance))
+        .route("/api", get(openapi::document))
+        .route("/api.html", get(openapi::page))
+        .route("/collections", get(features::collections))
+        .route("/collections/{id}", get(features::collection))
+        .route("/collections/{id}/queryables", get(features::queryables))
+        .route("/collections/{id}/items", get(features::items))
+        .route("/collections/{id}/items/{fid}", get(features::item))
+        .fallback(|| async { error::ApiError::not_found("no such resource") })
+        .layer(CompressionLayer::new())
+        .layer(CorsLayer::permissive().expose_headers([header::ETAG, header::LINK]))
+        .with_state(state)
+}
+
+/// Binds `listen` and serves until Ctrl-C.
+pub async fn serve<C: Catalog + 'static>(
+    catalog: C,
+    listen: SocketAddr,
+    public_url: Option<String>,
+) -> std::io::Result<()> {
+    let state = AppState {
+        catalog: Arc::new(catalog),
+        public_url,
+    };
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    tracing::info!("serving on http://{}", listener.local_addr()?);
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+}
+
+/// The URL prefix clients reach us at: `--public-url`, else the request's forwarded or Host headers.
+pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+    if let Some(u) = &state.public_url {
+        return u.trim_end_matches('/').to_owned();
+    }
+    let h = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.split(',').next().unwrap_or("").trim().to_owned())
+    };
+    let proto = h("x-forwarded-proto")
+        .filter(|p| p == "http" || p == "https")
+        .unwrap_or_else(|| "http".into());
+    let host = h("x-forwarded-host")
+        .or_else(|| h("host"))
+        .filter(|v| valid_host(v))
+        .unwrap_or_else(|| "localhost".into());
+    let prefix = h("x-forwarded-prefix")
+        .filter(|p| p.starts_with('/') && valid_host(&p[1..].replace('/', "")))
+        .unwrap_or_default();
+    format!("{proto}://{host}{}", prefix.trim_end_matches('/'))
+}
+
+/// Host header values are echoed into links: accept only host[:port] characters.
+fn valid_host(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 255
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-.:[]_".contains(c))
+}
+
+/// `?f=` wins; otherwise HTML when the client asks for it (browsers), JSON for everyone else.
+pub fn negotiate(explicit: Option<Format>, headers: &HeaderMap) -> Format {
+    explicit.unwrap_or_else(|| {
+        let accept = headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if accept.contains("text/html") {
+            Format::Html
+        } else {
+            Format::Json
+        }
+    })
+}
+
+pub fn content_type(v: &'static str) -> (header::HeaderName, HeaderValue) {
+    (header::CONTENT_TYPE, HeaderValue::from_static(v))
+}

@@ -1,0 +1,114 @@
+//! Writing features as GeoJSON and CSV, directly into byte buffers (no intermediate tree).
+
+use crate::model::{DatasetInfo, Value};
+use crate::store::{StoredFeature, StoredGeometry};
+use std::io::Write;
+
+/// Appends `s` as a JSON string literal.
+pub fn json_str(out: &mut Vec<u8>, s: &str) {
+    // Writing to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+fn json_value(out: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Integer(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::Number(x) if x.is_finite() => {
+            let _ = write!(out, "{x}");
+        }
+        Value::Number(_) => out.extend_from_slice(b"null"),
+        Value::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::Text(s) => json_str(out, s),
+    }
+}
+
+/// The GeoJSON `id`: a number when the ids are numbers, so clients can use them as such.
+pub fn json_id(out: &mut Vec<u8>, ds: &DatasetInfo, id: &str) {
+    if !ds.source_ids && id.bytes().all(|b| b.is_ascii_digit()) {
+        out.extend_from_slice(id.as_bytes());
+    } else {
+        json_str(out, id);
+    }
+}
+
+pub fn geometry(out: &mut Vec<u8>, g: &Option<StoredGeometry>) {
+    match g {
+        None => out.extend_from_slice(b"null"),
+        Some(StoredGeometry::Point { lon, lat }) => {
+            let _ = write!(out, r#"{{"type":"Point","coordinates":[{lon},{lat}]}}"#);
+        }
+        Some(StoredGeometry::GeoJson { text, .. }) => out.extend_from_slice(text.as_bytes()),
+    }
+}
+
+/// One GeoJSON Feature; `props` selects properties by index (all when `None`).
+pub fn feature(out: &mut Vec<u8>, ds: &DatasetInfo, f: &StoredFeature, props: Option<&[usize]>) {
+    out.extend_from_slice(br#"{"type":"Feature","id":"#);
+    json_id(out, ds, &f.id);
+    out.extend_from_slice(br#","geometry":"#);
+    geometry(out, &f.geometry);
+    out.extend_from_slice(br#","properties":{"#);
+    let mut first = true;
+    let mut put = |out: &mut Vec<u8>, i: usize| {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        json_str(out, &ds.fields[i].name);
+        out.push(b':');
+        json_value(out, &f.values[i]);
+    };
+    match props {
+        Some(sel) => sel.iter().for_each(|&i| put(out, i)),
+        None => (0..ds.fields.len()).for_each(|i| put(out, i)),
+    }
+    out.extend_from_slice(b"}}");
+}
+
+/// CSV columns: id, then longitude/latitude for points or a GeoJSON `geometry` column otherwise.
+pub fn csv_header(ds: &DatasetInfo, props: Option<&[usize]>) -> Vec<String> {
+    let mut h = vec!["id".to_owned()];
+    if ds.geometry_type.as_deref() == Some("Point") {
+        h.extend(["longitude".to_owned(), "latitude".to_owned()]);
+    } else {
+        h.push("geometry".to_owned());
+    }
+    match props {
+        Some(sel) => h.extend(sel.iter().map(|&i| ds.fields[i].name.clone())),
+        None => h.extend(ds.fields.iter().map(|f| f.name.clone())),
+    }
+    h
+}
+
+pub fn csv_row(ds: &DatasetInfo, f: &StoredFeature, props: Option<&[usize]>) -> Vec<String> {
+    let mut row = vec![f.id.clone()];
+    let point_dataset = ds.geometry_type.as_deref() == Some("Point");
+    match (&f.geometry, point_dataset) {
+        (Some(StoredGeometry::Point { lon, lat }), true) => {
+            row.extend([lon.to_string(), lat.to_string()])
+        }
+        (None, true) => row.extend([String::new(), String::new()]),
+        (g, _) => {
+            let mut b = Vec::new();
+            if g.is_some() {
+                geometry(&mut b, g);
+            }
+            row.push(String::from_utf8_lossy(&b).into_owned());
+        }
+    }
+    let text = |v: &Value| match v {
+        Value::Null => String::new(),
+        Value::Integer(i) => i.to_string(),
+        Value::Number(x) => x.to_string(),
+        Value::Boolean(b) => b.to_string(),
+        Value::Text(s) => s.clone(),
+    };
+    match props {
+        Some(sel) => row.extend(sel.iter().map(|&i| text(&f.values[i]))),
+        None => row.extend(f.values.iter().map(text)),
+    }
+    row
+}

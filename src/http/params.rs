@@ -1,0 +1,383 @@
+//! Query parameters of feature requests, validated into a [`Query`] at the edge.
+//!
+//! [`ITEMS_PARAMS`] is the single list of accepted parameters: the parser checks against
+//! it and the OpenAPI document is generated from it, so the two cannot disagree.
+
+use super::error::ApiError;
+use crate::ingest::time::TimeFormat;
+use crate::model::{Bounds, DatasetInfo, FieldType, TimeRange, Value};
+use crate::store::Query;
+use jiff::tz::TimeZone;
+
+/// Items pages: default and maximum page size.
+pub const DEFAULT_LIMIT: u64 = 10;
+pub const MAX_LIMIT: u64 = 10_000;
+
+/// A documented query parameter: name, JSON schema, description.
+#[derive(Debug)]
+pub struct ParamSpec {
+    pub name: &'static str,
+    pub schema: &'static str,
+    pub description: &'static str,
+}
+
+pub const ITEMS_PARAMS: &[ParamSpec] = &[
+    ParamSpec {
+        name: "limit",
+        schema: r#"{"type":"integer","minimum":1,"maximum":10000,"default":10}"#,
+        description: "Page size; larger values are clamped to 10000.",
+    },
+    ParamSpec {
+        name: "offset",
+        schema: r#"{"type":"integer","minimum":0,"default":0}"#,
+        description: "Number of matching features to skip.",
+    },
+    ParamSpec {
+        name: "bbox",
+        schema: r#"{"type":"array","minItems":4,"maxItems":6,"items":{"type":"number"}}"#,
+        description: "minLon,minLat,maxLon,maxLat in CRS84 (6 numbers: with heights, ignored). minLon > maxLon crosses the antimeridian. Features without geometry never match.",
+    },
+    ParamSpec {
+        name: "bbox-crs",
+        schema: r#"{"type":"string","enum":["http://www.opengis.net/def/crs/OGC/1.3/CRS84"]}"#,
+        description: "Only CRS84 is supported.",
+    },
+    ParamSpec {
+        name: "datetime",
+        schema: r#"{"type":"string"}"#,
+        description: "An instant or date (2018-11-05, 2018-11-05T10:00:00Z, 2018-11) or an interval a/b with `..` or empty for an open end. Matches features whose time intersects it, ends included; features without time never match.",
+    },
+    ParamSpec {
+        name: "sortby",
+        schema: r#"{"type":"array","items":{"type":"string"}}"#,
+        description: "Comma list of fields, each optionally prefixed by + (ascending) or - (descending).",
+    },
+    ParamSpec {
+        name: "properties",
+        schema: r#"{"type":"array","items":{"type":"string"}}"#,
+        description: "Comma list of the properties to return.",
+    },
+    ParamSpec {
+        name: "f",
+        schema: r#"{"type":"string","enum":["json","geojson","html","csv"]}"#,
+        description: "Output format; csv returns every match (no limit unless given), streamed.",
+    },
+];
+
+/// Output format of a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Html,
+    Csv,
+}
+
+/// A validated items request.
+#[derive(Debug, Clone)]
+pub struct ItemsRequest {
+    pub query: Query,
+    /// Field indexes to return, `None` for all.
+    pub properties: Option<Vec<usize>>,
+    pub format: Option<Format>,
+    /// Whether the client gave an explicit limit (CSV exports everything otherwise).
+    pub explicit_limit: bool,
+}
+
+/// Splits a raw query string into pairs, rejecting repeated names.
+pub fn pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
+        .map_err(|e| ApiError::bad_param("query", format!("malformed query string: {e}")))?;
+    for (i, (k, _)) in pairs.iter().enumerate() {
+        if pairs[..i].iter().any(|(k2, _)| k2 == k) {
+            return Err(ApiError::bad_param(
+                k,
+                format!("`{k}` is given more than once"),
+            ));
+        }
+    }
+    Ok(pairs)
+}
+
+/// Parses `f`, the only parameter most resources take; anything else is an error.
+pub fn format_only(raw: Option<&str>) -> Result<Option<Format>, ApiError> {
+    let mut format = None;
+    for (k, v) in pairs(raw)? {
+        match k.as_str() {
+            "f" => format = Some(parse_format(&v, false)?),
+            _ => return Err(unknown(&k)),
+        }
+    }
+    Ok(format)
+}
+
+fn unknown(k: &str) -> ApiError {
+    ApiError::bad_param(k, format!("unknown parameter `{k}`"))
+}
+
+pub fn parse_format(v: &str, csv_ok: bool) -> Result<Format, ApiError> {
+    match v {
+        "json" | "geojson" => Ok(Format::Json),
+        "html" => Ok(Format::Html),
+        "csv" if csv_ok => Ok(Format::Csv),
+        _ => Err(ApiError::bad_param(
+            "f",
+            format!(
+                "unknown format `{v}`: use json or html{}",
+                if csv_ok { " or csv" } else { "" }
+            ),
+        )),
+    }
+}
+
+/// Parses an items (or tiles, with `paging` false) query for `ds`.
+pub fn parse_items(
+    ds: &DatasetInfo,
+    raw: Option<&str>,
+    paging: bool,
+) -> Result<ItemsRequest, ApiError> {
+    let mut req = ItemsRequest {
+        query: Query::default(),
+        properties: None,
+        format: None,
+        explicit_limit: false,
+    };
+    req.query.limit = Some(DEFAULT_LIMIT);
+    for (k, v) in pairs(raw)? {
+        match k.as_str() {
+            "limit" if paging => {
+                let n: i64 = v.trim().parse().map_err(|_| {
+                    ApiError::bad_param("limit", format!("`{v}` is not an integer"))
+                })?;
+                if n < 1 {
+                    return Err(ApiError::bad_param("limit", "limit must be at least 1"));
+                }
+                req.query.limit = Some((n as u64).min(MAX_LIMIT));
+                req.explicit_limit = true;
+            }
+            "offset" if paging => {
+                req.query.offset = v.trim().parse().map_err(|_| {
+                    ApiError::bad_param("offset", format!("`{v}` is not a non-negative integer"))
+                })?;
+            }
+            "bbox" => req.query.bbox = parse_bbox(&v)?,
+            "bbox-crs" => {
+                if v != "http://www.opengis.net/def/crs/OGC/1.3/CRS84" {
+                    return Err(ApiError::bad_param(
+                        "bbox-crs",
+                        format!("unsupported CRS `{v}`: only CRS84"),
+                    ));
+                }
+            }
+            "datetime" => req.query.time = parse_datetime(&v)?,
+            "sortby" if paging => req.query.sort = parse_sortby(ds, &v)?,
+            "properties" if paging => req.properties = Some(parse_properties(ds, &v)?),
+            "f" if paging => req.format = Some(parse_format(&v, true)?),
+            _ => match ds.field_index(&k) {
+                Some(i) => req
+                    .query
+                    .equals
+                    .push((i, parse_typed(&k, ds.fields[i].ty, &v)?)),
+                None => return Err(unknown(&k)),
+            },
+        }
+    }
+    Ok(req)
+}
+
+/// `minx,miny,maxx,maxy` (or 6 numbers with heights). Two boxes when crossing the antimeridian.
+pub fn parse_bbox(v: &str) -> Result<Vec<Bounds>, ApiError> {
+    let bad = |m: String| ApiError::bad_param("bbox", m);
+    let nums: Vec<f64> = v
+        .split(',')
+        .map(|p| p.trim().parse::<f64>().ok().filter(|x| x.is_finite()))
+        .collect::<Option<_>>()
+        .ok_or_else(|| bad(format!("`{v}` is not a list of numbers")))?;
+    let (min_x, min_y, max_x, max_y) = match nums.as_slice() {
+        [a, b, c, d] => (*a, *b, *c, *d),
+        [a, b, _, d, e, _] => (*a, *b, *d, *e),
+        _ => return Err(bad(format!("expected 4 or 6 numbers, got {}", nums.len()))),
+    };
+    if !(-90.0..=90.0).contains(&min_y) || !(-90.0..=90.0).contains(&max_y) || min_y > max_y {
+        return Err(bad(
+            "latitudes must be within [-90, 90] with min <= max".into()
+        ));
+    }
+    if !(-180.0..=180.0).contains(&min_x) || !(-180.0..=180.0).contains(&max_x) {
+        return Err(bad("longitudes must be within [-180, 180]".into()));
+    }
+    Ok(if min_x <= max_x {
+        vec![Bounds {
+            min_x,
+            min_y,
+            max_x,
+            max_y,
+        }]
+    } else {
+        vec![
+            Bounds {
+                min_x,
+                min_y,
+                max_x: 180.0,
+                max_y,
+            },
+            Bounds {
+                min_x: -180.0,
+                min_y,
+                max_x,
+                max_y,
+            },
+        ]
+    })
+}
+
+/// An instant, a date, a month, or an interval with optional open ends; `None` when both are open.
+pub fn parse_datetime(v: &str) -> Result<Option<TimeRange>, ApiError> {
+    let bad = || {
+        ApiError::bad_param(
+            "datetime",
+            format!("`{v}` is not an RFC 3339 date-time, a date, or an interval a/b"),
+        )
+    };
+    let one = |s: &str| -> Result<Option<TimeRange>, ApiError> {
+        let s = s.trim();
+        if s.is_empty() || s == ".." {
+            return Ok(None);
+        }
+        [TimeFormat::Iso, TimeFormat::IsoDate, TimeFormat::YearMonth]
+            .iter()
+            .find_map(|f| f.parse(s, &TimeZone::UTC))
+            .map(Some)
+            .ok_or_else(bad)
+    };
+    let range = match v.split_once('/') {
+        None => one(v)?.ok_or_else(bad)?,
+        Some((a, b)) => {
+            let (a, b) = (one(a)?, one(b)?);
+            let start = a.map_or(i64::MIN, |r| r.start);
+            let end = b.map_or(i64::MAX, |r| r.end);
+            if a.is_none() && b.is_none() {
+                return Ok(None);
+            }
+            if start > end {
+                return Err(ApiError::bad_param(
+                    "datetime",
+                    format!("`{v}`: the interval ends before it starts"),
+                ));
+            }
+            TimeRange { start, end }
+        }
+    };
+    Ok(Some(range))
+}
+
+fn parse_sortby(ds: &DatasetInfo, v: &str) -> Result<Vec<(usize, bool)>, ApiError> {
+    v.split(',')
+        .map(|p| {
+            let p = p.trim();
+            let (name, desc) = match p.strip_prefix('-') {
+                Some(n) => (n, true),
+                None => (p.strip_prefix('+').unwrap_or(p), false),
+            };
+            ds.field_index(name).map(|i| (i, desc)).ok_or_else(|| {
+                ApiError::bad_param("sortby", format!("no property `{name}` to sort by"))
+            })
+        })
+        .collect()
+}
+
+fn parse_properties(ds: &DatasetInfo, v: &str) -> Result<Vec<usize>, ApiError> {
+    v.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            ds.field_index(p.trim()).ok_or_else(|| {
+                ApiError::bad_param("properties", format!("no property `{}`", p.trim()))
+            })
+        })
+        .collect()
+}
+
+/// A filter value read as the field's type, so `Score=90` compares numbers, not text.
+pub fn parse_typed(name: &str, ty: FieldType, v: &str) -> Result<Value, ApiError> {
+    let bad = |what: &str| {
+        ApiError::bad_param(
+            name,
+            format!("`{v}` is not {what} (property `{name}` is {})", ty.name()),
+        )
+    };
+    Ok(match ty {
+        FieldType::Integer => Value::Integer(v.trim().parse().map_err(|_| bad("an integer"))?),
+        FieldType::Number => Value::Number(
+            v.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| bad("a number"))?,
+        ),
+        FieldType::Boolean => match v.trim().to_ascii_lowercase().as_str() {
+            "true" => Value::Boolean(true),
+            "false" => Value::Boolean(false),
+            _ => return Err(bad("true or false")),
+        },
+        FieldType::Datetime => {
+            let r = TimeFormat::Iso
+                .parse(v, &TimeZone::UTC)
+                .ok_or_else(|| bad("an RFC 3339 date-time"))?;
+            Value::Text(crate::ingest::time::format_utc(r.start))
+        }
+        FieldType::String => Value::Text(v.to_owned()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bbox_forms() {
+        assert_eq!(parse_bbox("-2.7,51.4,-2.5,51.5").unwrap().len(), 1);
+        assert_eq!(
+            parse_bbox("-2.7,51.4,0,-2.5,51.5,10").unwrap()[0].max_y,
+            51.5
+        );
+        let am = parse_bbox("170,-10,-170,10").unwrap();
+        assert_eq!(am.len(), 2);
+        assert_eq!(
+            (am[0].min_x, am[0].max_x, am[1].min_x, am[1].max_x),
+            (170.0, 180.0, -180.0, -170.0)
+        );
+        for bad in [
+            "1,2,3",
+            "a,b,c,d",
+            "0,50,1,40",
+            "0,-91,1,0",
+            "-181,0,0,1",
+            "NaN,0,1,1",
+        ] {
+            assert!(parse_bbox(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn datetime_forms() {
+        let r = parse_datetime("2018-11-01/2018-12-31").unwrap().unwrap();
+        assert_eq!(
+            crate::ingest::time::format_utc(r.end),
+            "2018-12-31T23:59:59Z"
+        );
+        assert_eq!(
+            parse_datetime("../2018-12-31").unwrap().unwrap().start,
+            i64::MIN
+        );
+        assert_eq!(
+            parse_datetime("2018-11-01T00:00:00Z/")
+                .unwrap()
+                .unwrap()
+                .end,
+            i64::MAX
+        );
+        assert_eq!(parse_datetime("../..").unwrap(), None);
+        assert!(parse_datetime("2018-12-31/2018-11-01").is_err());
+        assert!(parse_datetime("yesterday").is_err());
+        assert!(parse_datetime("").is_err());
+    }
+}

@@ -1,0 +1,47 @@
+use anyhow::{Context, Result};
+use clap::Parser;
+use tessera::cli::{self, Cli, Command};
+use tessera::store::Catalog;
+use tessera::store::sqlite::SqliteCatalog;
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "tessera=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Import(args) => {
+            let req = args.request().map_err(anyhow::Error::msg)?;
+            let catalog = SqliteCatalog::open(&args.db.db)?;
+            let report = cli::import_with_progress(&catalog, &req).with_context(|| {
+                format!("import of `{}` failed; the catalog is unchanged", req.id)
+            })?;
+            print!("{}", cli::describe_report(&req.id, &report));
+        }
+        Command::Datasets(db) => print!("{}", cli::list_datasets(&db.db)?),
+        Command::Delete { id, db } => {
+            let id = tessera::model::DatasetId::parse(&id).map_err(anyhow::Error::msg)?;
+            if !SqliteCatalog::open(&db.db)?.delete(&id)? {
+                anyhow::bail!("no dataset `{id}` in {}", db.db.display());
+            }
+        }
+        Command::Serve(args) => {
+            let catalog = SqliteCatalog::open(&args.db.db)?;
+            let manifest = args.manifest.clone().or_else(|| {
+                let default = std::path::PathBuf::from("data/tessera.toml");
+                (!args.no_manifest && default.exists()).then_some(default)
+            });
+            if let Some(m) = &manifest {
+                cli::refresh_from_manifest(&catalog, m).map_err(anyhow::Error::msg)?;
+            }
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(tessera::http::serve(catalog, args.listen, args.public_url))?;
+        }
+    }
+    Ok(())
+}

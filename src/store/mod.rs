@@ -1,0 +1,155 @@
+//! The catalog: datasets and their features, behind traits so that HTTP and tiles never
+//! know which database holds them. [`sqlite`] is the one implementation today.
+//!
+//! Reads happen in a [`Snapshot`]: one consistent view of the catalog, so a request that
+//! counts and then pages sees the same version of a dataset even while a re-import
+//! replaces it.
+
+pub mod sqlite;
+
+use crate::ingest::{IngestError, IngestOptions};
+use crate::model::{Bounds, DatasetId, DatasetInfo, DatasetMeta, NoGeometry, TimeRange, Value};
+use jiff::tz::TimeZone;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("catalog file {path}: {message}")]
+    Open { path: PathBuf, message: String },
+    #[error("dataset `{0}` not found")]
+    NoDataset(DatasetId),
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    #[error("import stopped after {count} unreadable rows (--max-errors {max}); first: {first}")]
+    TooManyErrors { count: u64, max: u64, first: String },
+    #[error("import configuration: {0}")]
+    Config(String),
+    #[error("the import was interrupted; the previous data is unchanged")]
+    Interrupted,
+    #[error("corrupt catalog metadata for `{id}`: {message}")]
+    Corrupt { id: String, message: String },
+}
+
+/// One query model for feature pages, exports, counts and tiles.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Query {
+    /// Boxes a feature's bounds must intersect (any of them; two for an antimeridian box).
+    /// Empty means no spatial filter. Features without geometry never match a box.
+    pub bbox: Vec<Bounds>,
+    /// Features whose time interval intersects this one; features without time never match.
+    pub time: Option<TimeRange>,
+    /// Equality on typed fields, by field index, all of them must hold.
+    pub equals: Vec<(usize, Value)>,
+    /// Sort keys: field index and descending flag. Ties (and no keys) go by feature id.
+    pub sort: Vec<(usize, bool)>,
+    pub limit: Option<u64>,
+    pub offset: u64,
+}
+
+/// A feature as read back from the catalog.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredFeature {
+    /// The id served in URLs: the input's own id when the dataset has unique ones, else a
+    /// number given at import.
+    pub id: String,
+    pub geometry: Option<StoredGeometry>,
+    pub time: Option<TimeRange>,
+    /// One value per field of the dataset, in field order.
+    pub values: Vec<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoredGeometry {
+    Point {
+        lon: f64,
+        lat: f64,
+    },
+    /// Any other geometry, as GeoJSON text.
+    GeoJson {
+        bounds: Bounds,
+        text: String,
+    },
+}
+
+/// A consistent read-only view of the catalog.
+pub trait Snapshot {
+    fn datasets(&self) -> Result<Vec<DatasetInfo>, StoreError>;
+    fn dataset(&self, id: &DatasetId) -> Result<Option<DatasetInfo>, StoreError>;
+    /// Number of features matching `q`, ignoring its limit and offset.
+    fn count(&self, ds: &DatasetInfo, q: &Query) -> Result<u64, StoreError>;
+    /// Calls `visit` for each matching feature in order; stops early when it returns false.
+    fn scan(
+        &self,
+        ds: &DatasetInfo,
+        q: &Query,
+        visit: &mut dyn FnMut(StoredFeature) -> bool,
+    ) -> Result<(), StoreError>;
+    fn feature(&self, ds: &DatasetInfo, id: &str) -> Result<Option<StoredFeature>, StoreError>;
+}
+
+/// A catalog that can be read concurrently and written by imports.
+pub trait Catalog: Send + Sync {
+    fn snapshot(&self) -> Result<Box<dyn Snapshot + '_>, StoreError>;
+    fn import(
+        &self,
+        req: &ImportRequest,
+        progress: &mut dyn FnMut(&Progress),
+    ) -> Result<ImportReport, StoreError>;
+    fn delete(&self, id: &DatasetId) -> Result<bool, StoreError>;
+}
+
+/// What to import and how.
+#[derive(Debug, Clone)]
+pub struct ImportRequest {
+    pub id: DatasetId,
+    pub meta: DatasetMeta,
+    pub files: Vec<PathBuf>,
+    pub options: IngestOptions,
+    /// Column giving the feature time; `None` picks a column named like a date, if any parses.
+    pub time: Option<String>,
+    pub time_end: Option<String>,
+    /// Zone for date-times written without an offset.
+    pub timezone: TimeZone,
+    /// Add to the dataset instead of replacing it.
+    pub append: bool,
+    /// Unreadable rows tolerated before the import fails (and leaves the old data in place).
+    pub max_errors: u64,
+}
+
+/// Live counters for a progress display.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    pub file: PathBuf,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+/// The end-of-import summary.
+#[derive(Debug, Clone, Default)]
+pub struct ImportReport {
+    pub rows_read: u64,
+    pub imported: u64,
+    pub without_geometry: Vec<(NoGeometry, u64)>,
+    /// Unreadable rows that were skipped, with the first messages.
+    pub errors: u64,
+    pub error_samples: Vec<String>,
+    /// Rows whose time column held something that is not a date.
+    pub time_unparsed: u64,
+    pub time_column: Option<String>,
+    /// What the readers decided (position columns, formats), one line per file.
+    pub notes: Vec<String>,
+    pub seconds: f64,
+    pub version: i64,
+}
+
+impl ImportReport {
+    pub fn rows_per_second(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.rows_read as f64 / self.seconds
+        } else {
+            0.0
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! Reading: query building (every value bound as a parameter; the only names spliced into
+//! SQL are generated column and table names) and row decoding.
+
+use super::{SqliteCatalog, load_info, parse_info};
+use crate::ingest;
+use crate::model::{Bounds, DatasetId, DatasetInfo, FieldType, TimeRange, Value};
+use crate::store::{Query, Snapshot, StoreError, StoredFeature, StoredGeometry};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OptionalExtension, Row};
+
+pub struct SqliteSnapshot<'a> {
+    pub(super) conn: Option<Connection>,
+    pub(super) catalog: &'a SqliteCatalog,
+}
+
+impl Drop for SqliteSnapshot<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take()
+            && conn.execute_batch("COMMIT").is_ok()
+        {
+            self.catalog
+                .readers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(conn);
+        }
+    }
+}
+
+impl SqliteSnapshot<'_> {
+    fn conn(&self) -> &Connection {
+        self.conn.as_ref().expect("connection present until drop")
+    }
+
+    /// The table generation of a dataset in this snapshot.
+    fn generation(&self, ds: &DatasetInfo) -> Result<i64, StoreError> {
+        self.conn()
+            .prepare_cached("SELECT gen FROM datasets WHERE id = ?1")?
+            .query_row([ds.id.as_str()], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| StoreError::NoDataset(ds.id.clone()))
+    }
+}
+
+impl Snapshot for SqliteSnapshot<'_> {
+    fn datasets(&self) -> Result<Vec<DatasetInfo>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT id, info FROM datasets ORDER BY id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        rows.map(|r| {
+            let (id, info) = r?;
+            parse_info(&id, &info)
+        })
+        .collect()
+    }
+
+    fn dataset(&self, id: &DatasetId) -> Result<Option<DatasetInfo>, StoreError> {
+        Ok(load_info(self.conn(), id.as_str())?.map(|(info, _)| info))
+    }
+
+    fn count(&self, ds: &DatasetInfo, q: &Query) -> Result<u64, StoreError> {
+        let generation = self.generation(ds)?;
+        let (where_sql, params) = conditions(generation, q);
+        let sql = format!("SELECT count(*) FROM f_{generation}{where_sql}");
+        let n: i64 = self
+            .conn()
+            .prepare_cached(&sql)?
+            .query_row(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
+    fn scan(
+        &self,
+        ds: &DatasetInfo,
+        q: &Query,
+        visit: &mut dyn FnMut(StoredFeature) -> bool,
+    ) -> Result<(), StoreError> {
+        let generation = self.generation(ds)?;
+        scan_gen(self.conn(), ds, generation, q, visit)
+    }
+
+    fn feature(&self, ds: &DatasetInfo, id: &str) -> Result<Option<StoredFeature>, StoreError> {
+        let generation = self.generation(ds)?;
+        let (key, param): (&str, ToSqlOutput<'_>) = if ds.source_ids {
+            ("src", ToSqlOutput::from(id.to_owned()))
+        } else {
+            match id.parse::<i64>() {
+                Ok(fid) => ("fid", ToSqlOutput::from(fid)),
+                Err(_) => return Ok(None),
+            }
+        };
+        let sql = format!(
+            "SELECT {} FROM f_{generation} WHERE {key} = ?1",
+            select_list(ds)
+        );
+        let mut stmt = self.conn().prepare_cached(&sql)?;
+        Ok(stmt.query_row([param], |r| decode(r, ds)).optional()?)
+    }
+}
+
+fn select_list(ds: &DatasetInfo) -> String {
+    let mut s = String::from("fid, src, minx, miny, maxx, maxy, geom, t0, t1");
+    for i in 0..ds.fields.len() {
+        s.push_str(&format!(", c{i}"));
+    }
+    s
+}
+
+/// Scans one table generation (also used by `--append` to restage the current rows).
+pub fn scan_gen(
+    conn: &Connection,
+    ds: &DatasetInfo,
+    generation: i64,
+    q: &Query,
+    visit: &mut dyn FnMut(StoredFeature) -> bool,
+) -> Result<(), StoreError> {
+    let (where_sql, mut params) = conditions(generation, q);
+    let mut order: Vec<String> = q
+        .sort
+        .iter()
+        .map(|(i, desc)| format!("c{i}{}", if *desc { " DESC" } else { "" }))
+        .collect();
+    order.push("fid".into());
+    let mut sql = format!(
+        "SELECT {} FROM f_{generation}{where_sql} ORDER BY {}",
+        select_list(ds),
+        order.join(", ")
+    );
+    if q.limit.is_some() || q.offset > 0 {
+        sql.push_str(" LIMIT ? OFFSET ?");
+        params.push(ToSqlOutput::from(q.limit.map_or(-1, |l| l as i64)));
+        params.push(ToSqlOutput::from(q.offset as i64));
+    }
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
+    while let Some(row) = rows.next()? {
+        if !visit(decode(row, ds)?) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+pub fn scan_all(
+    conn: &Connection,
+    ds: &DatasetInfo,
+    generation: i64,
+    visit: &mut dyn FnMut(StoredFeature),
+) -> Result<(), StoreError> {
+    scan_gen(conn, ds, generation, &Query::default(), &mut |f| {
+        visit(f);
+        true
+    })
+}
+
+/// The WHERE clause of a query and its parameters, in order.
+fn conditions(generation: i64, q: &Query) -> (String, Vec<ToSqlOutput<'static>>) {
+    let mut conds: Vec<String> = Vec::new();
+    let mut params: Vec<ToSqlOutput<'static>> = Vec::new();
+    if !q.bbox.is_empty() {
+        let mut any = Vec::new();
+        for b in &q.bbox {
+            // The R*Tree holds f32 bounds rounded outward: it finds a superset, the exact
+            // comparison on the stored f64 bounds then decides.
+            any.push(format!(
+                "(fid IN (SELECT id FROM r_{generation} WHERE minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?) \
+                 AND minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?)"
+            ));
+            for _ in 0..2 {
+                params.extend([b.max_x, b.min_x, b.max_y, b.min_y].map(ToSqlOutput::from));
+            }
+        }
+        conds.push(format!("({})", any.join(" OR ")));
+    }
+    if let Some(t) = q.time {
+        conds.push("t0 <= ? AND t1 >= ?".into());
+        params.push(ToSqlOutput::from(t.end));
+        params.push(ToSqlOutput::from(t.start));
+    }
+    for (i, v) in &q.equals {
+        match v {
+            Value::Null => conds.push(format!("c{i} IS NULL")),
+            v => {
+                conds.push(format!("c{i} = ?"));
+                params.push(sql_value(v));
+            }
+        }
+    }
+    let sql = if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conds.join(" AND "))
+    };
+    (sql, params)
+}
+
+fn sql_value(v: &Value) -> ToSqlOutput<'static> {
+    match v {
+        Value::Null => ToSqlOutput::from(rusqlite::types::Null),
+        Value::Integer(i) => ToSqlOutput::from(*i),
+        Value::Number(n) => ToSqlOutput::from(*n),
+        Value::Boolean(b) => ToSqlOutput::from(i64::from(*b)),
+        Value::Text(s) => ToSqlOutput::from(s.clone()),
+    }
+}
+
+fn decode(r: &Row<'_>, ds: &DatasetInfo) -> rusqlite::Result<StoredFeature> {
+    let fid: i64 = r.get(0)?;
+    let id = if ds.source_ids {
+        r.get::<_, String>(1)?
+    } else {
+        fid.to_string()
+    };
+    let minx: Option<f64> = r.get(2)?;
+    let geometry = match minx {
+        None => None,
+        Some(min_x) => {
+            let bounds = Bounds {
+                min_x,
+                min_y: r.get(3)?,
+                max_x: r.get(4)?,
+                max_y: r.get(5)?,
+            };
+            Some(match r.get::<_, Option<String>>(6)? {
+                Some(text) => StoredGeometry::GeoJson { bounds, text },
+                None => StoredGeometry::Point {
+                    lon: bounds.min_x,
+                    lat: bounds.min_y,
+                },
+            })
+        }
+    };
+    let time = match (r.get::<_, Option<i64>>(7)?, r.get::<_, Option<i64>>(8)?) {
+        (Some(start), Some(end)) => Some(TimeRange { start, end }),
+        _ => None,
+    };
+    let mut values = Vec::with_capacity(ds.fields.len());
+    for (i, f) in ds.fields.iter().enumerate() {
+        values.push(match r.get_ref(9 + i)? {
+            ValueRef::Null => Value::Null,
+            ValueRef::Integer(n) if f.ty == FieldType::Boolean => Value::Boolean(n != 0),
+            ValueRef::Integer(n) => Value::Integer(n),
+            ValueRef::Real(x) => Value::Number(x),
+            ValueRef::Text(t) | ValueRef::Blob(t) => {
+                Value::Text(String::from_utf8_lossy(t).into_owned())
+            }
+        });
+    }
+    Ok(StoredFeature {
+        id,
+        geometry,
+        time,
+        values,
+    })
+}
+
+/// Turns a stored geometry back into the importer's form (for `--append`).
+pub fn to_ingest_geometry(g: StoredGeometry) -> ingest::Geometry {
+    match g {
+        StoredGeometry::Point { lon, lat } => ingest::Geometry {
+            bounds: Bounds::of_point(lon, lat),
+            geojson: None,
+            type_name: "Point",
+        },
+        StoredGeometry::GeoJson { bounds, text } => {
+            let type_name = geometry_type_name(&text);
+            ingest::Geometry {
+                bounds,
+                geojson: Some(text),
+                type_name,
+            }
+        }
+    }
+}
+
+fn geometry_type_name(text: &str) -> &'static str {
+    [
+        "MultiPolygon",
+        "Polygon",
+        "MultiLineString",
+        "LineString",
+        "MultiPoint",
+        "GeometryCollection",
+    ]
+    .into_iter()
+    .find(|t| text.contains(&format!("\"{t}\"")))
+    .unwrap_or("Geometry")
+}
