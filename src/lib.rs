@@ -14,4 +14,5 @@ pub mod config;
 pub mod http;
 pub mod ingest;
 pub mod model;
+pub mod spatial;
 pub mod store;

@@ -1,7 +1,7 @@
 //! OGC API - Features resources: landing page, conformance, collections, items, queryables.
 
 use super::error::ApiError;
-use super::params::{self, Format, ItemsRequest};
+use super::params::{self, Format, ItemsRequest, ParamSet};
 use super::{AppState, base_url, content_type, html, negotiate, output};
 use crate::ingest::time::format_utc;
 use crate::model::{DatasetId, DatasetInfo, FieldType};
@@ -260,7 +260,8 @@ pub async fn items(
         let q = q.clone();
         move |s| {
             let ds = dataset(s, &id)?;
-            let req = params::parse_items(&ds, q.as_deref(), true)?;
+            let mut req = params::parse_items(&ds, q.as_deref(), ParamSet::Items)?;
+            params::resolve_within(s, &mut req)?;
             Ok((ds, req))
         }
     })
@@ -514,4 +515,34 @@ pub async fn item(
     out.extend_from_slice(links.to_string().as_bytes());
     out.push(b'}');
     Ok(([content_type(GEOJSON), (header::ETAG, tag)], out).into_response())
+}
+
+/// `/collections/{id}/histogram`: counts per time bucket for the same filters as items.
+pub async fn histogram(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let (bucket, rows, total) = with_snapshot(&state, move |s| {
+        let ds = dataset(s, &id)?;
+        let mut req = params::parse_items(&ds, q.as_deref(), ParamSet::Histogram)?;
+        params::resolve_within(s, &mut req)?;
+        let bucket = match (req.bucket, ds.time_extent) {
+            (Some(b), _) => b,
+            (None, Some(t)) => crate::store::Bucket::for_extent(t),
+            (None, None) => crate::store::Bucket::Day,
+        };
+        let rows = s.histogram(&ds, &req.query, bucket)?;
+        let total: u64 = rows.iter().map(|(_, n)| n).sum();
+        Ok((bucket, rows, total))
+    })
+    .await?;
+    let buckets: Vec<Json> = rows
+        .iter()
+        .map(|(r, n)| json!({"start": format_utc(r.start), "end": format_utc(r.end), "count": n}))
+        .collect();
+    Ok(json_response(
+        &json!({"bucket": bucket.name(), "buckets": buckets, "total": total}),
+        "application/json",
+    ))
 }

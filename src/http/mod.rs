@@ -46,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .route("/collections/{id}", get(features::collection))
         .route("/collections/{id}/queryables", get(features::queryables))
         .route("/collections/{id}/items", get(features::items))
+        .route("/collections/{id}/histogram", get(features::histogram))
         .route("/collections/{id}/items/{fid}", get(features::item))
         .fallback(|| async { error::ApiError::not_found("no such resource") })
         .layer(CompressionLayer::new())
@@ -66,10 +67,18 @@ pub async fn serve<C: Catalog + 'static>(
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!("serving on http://{}", listener.local_addr()?);
     axum::serve(listener, router(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(shutdown_signal())
         .await
+}
+
+/// Ctrl-C or SIGTERM (what service managers and CI send).
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
+    }
+    tracing::info!("shutting down");
 }
 
 /// The URL prefix clients reach us at: `--public-url`, else the request's forwarded or Host headers.

@@ -5,8 +5,9 @@
 
 use super::error::ApiError;
 use crate::ingest::time::TimeFormat;
+use crate::model::DatasetId;
 use crate::model::{Bounds, DatasetInfo, FieldType, TimeRange, Value};
-use crate::store::Query;
+use crate::store::{Bucket, Query, Snapshot, StoredGeometry, Within};
 use jiff::tz::TimeZone;
 
 /// Items pages: default and maximum page size.
@@ -81,6 +82,21 @@ pub struct ItemsRequest {
     pub format: Option<Format>,
     /// Whether the client gave an explicit limit (CSV exports everything otherwise).
     pub explicit_limit: bool,
+    /// `within=dataset/featureId`, resolved against the catalog by [`resolve_within`].
+    pub within_ref: Option<(String, String)>,
+    /// `bucket=` of a histogram request.
+    pub bucket: Option<Bucket>,
+}
+
+/// Which parameters a resource takes besides the filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamSet {
+    /// Pages: limit, offset, sortby, properties, f.
+    Items,
+    /// Only the filters.
+    Tiles,
+    /// The filters and `bucket`.
+    Histogram,
 }
 
 /// Splits a raw query string into pairs, rejecting repeated names.
@@ -129,17 +145,20 @@ pub fn parse_format(v: &str, csv_ok: bool) -> Result<Format, ApiError> {
     }
 }
 
-/// Parses an items (or tiles, with `paging` false) query for `ds`.
+/// Parses the query of an items, tiles or histogram request for `ds`.
 pub fn parse_items(
     ds: &DatasetInfo,
     raw: Option<&str>,
-    paging: bool,
+    set: ParamSet,
 ) -> Result<ItemsRequest, ApiError> {
+    let paging = set == ParamSet::Items;
     let mut req = ItemsRequest {
         query: Query::default(),
         properties: None,
         format: None,
         explicit_limit: false,
+        within_ref: None,
+        bucket: None,
     };
     req.query.limit = Some(DEFAULT_LIMIT);
     for (k, v) in pairs(raw)? {
@@ -169,19 +188,75 @@ pub fn parse_items(
                 }
             }
             "datetime" => req.query.time = parse_datetime(&v)?,
+            "within" => {
+                let (d, f) = v
+                    .split_once('/')
+                    .filter(|(d, f)| !d.is_empty() && !f.is_empty())
+                    .ok_or_else(|| {
+                        ApiError::bad_param("within", format!("`{v}` is not dataset/featureId"))
+                    })?;
+                req.within_ref = Some((d.to_owned(), f.to_owned()));
+            }
+            "bucket" if set == ParamSet::Histogram => {
+                req.bucket = Some(match v.as_str() {
+                    "day" => Bucket::Day,
+                    "week" => Bucket::Week,
+                    "month" => Bucket::Month,
+                    _ => {
+                        return Err(ApiError::bad_param(
+                            "bucket",
+                            format!("`{v}` is not day, week or month"),
+                        ));
+                    }
+                })
+            }
             "sortby" if paging => req.query.sort = parse_sortby(ds, &v)?,
             "properties" if paging => req.properties = Some(parse_properties(ds, &v)?),
             "f" if paging => req.format = Some(parse_format(&v, true)?),
             _ => match ds.field_index(&k) {
-                Some(i) => req
-                    .query
-                    .equals
-                    .push((i, parse_typed(&k, ds.fields[i].ty, &v)?)),
+                Some(i) => {
+                    // The category field takes a comma list ("any of"), which the map's legend needs.
+                    let is_category = ds.meta.category.as_deref() == Some(k.as_str());
+                    let values = if is_category {
+                        v.split(',')
+                            .map(|p| parse_typed(&k, ds.fields[i].ty, p))
+                            .collect::<Result<Vec<_>, _>>()?
+                    } else {
+                        vec![parse_typed(&k, ds.fields[i].ty, &v)?]
+                    };
+                    req.query.equals.push((i, values));
+                }
                 None => return Err(unknown(&k)),
             },
         }
     }
     Ok(req)
+}
+
+/// Loads the area named by `within=` from the catalog into the query.
+pub fn resolve_within(snap: &dyn Snapshot, req: &mut ItemsRequest) -> Result<(), ApiError> {
+    let Some((d, f)) = req.within_ref.take() else {
+        return Ok(());
+    };
+    let bad = |m: String| ApiError::bad_param("within", m);
+    let id = DatasetId::parse(&d).map_err(|_| bad(format!("no dataset `{d}`")))?;
+    let ds = snap
+        .dataset(&id)?
+        .ok_or_else(|| bad(format!("no dataset `{d}`")))?;
+    let feature = snap
+        .feature(&ds, &f)?
+        .ok_or_else(|| bad(format!("no feature `{f}` in `{d}`")))?;
+    let text = match feature.geometry {
+        Some(StoredGeometry::GeoJson { text, .. }) => text,
+        _ => return Err(bad(format!("`{d}/{f}` is not a polygon"))),
+    };
+    let area = crate::spatial::Area::from_geojson(&text)
+        .ok_or_else(|| bad(format!("`{d}/{f}` is not a polygon")))?;
+    req.query.within = Some(Within {
+        area,
+        geojson: text,
+    });
+    Ok(())
 }
 
 /// `minx,miny,maxx,maxy` (or 6 numbers with heights). Two boxes when crossing the antimeridian.

@@ -40,12 +40,23 @@ pub struct Query {
     pub bbox: Vec<Bounds>,
     /// Features whose time interval intersects this one; features without time never match.
     pub time: Option<TimeRange>,
-    /// Equality on typed fields, by field index, all of them must hold.
-    pub equals: Vec<(usize, Value)>,
+    /// Typed field filters, by field index: the value must be one of the listed ones
+    /// (usually one); all filters must hold.
+    pub equals: Vec<(usize, Vec<Value>)>,
+    /// Only features whose position (a point, or the centre of a larger geometry's
+    /// bounds) lies inside this area.
+    pub within: Option<Within>,
     /// Sort keys: field index and descending flag. Ties (and no keys) go by feature id.
     pub sort: Vec<(usize, bool)>,
     pub limit: Option<u64>,
     pub offset: u64,
+}
+
+/// An area filter: the area and its GeoJSON text (what the store evaluates).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Within {
+    pub area: crate::spatial::Area,
+    pub geojson: String,
 }
 
 /// A feature as read back from the catalog.
@@ -87,6 +98,51 @@ pub trait Snapshot {
         visit: &mut dyn FnMut(StoredFeature) -> bool,
     ) -> Result<(), StoreError>;
     fn feature(&self, ds: &DatasetInfo, id: &str) -> Result<Option<StoredFeature>, StoreError>;
+    /// Counts of matching features per time bucket, in time order (features without time
+    /// are not counted).
+    fn histogram(
+        &self,
+        ds: &DatasetInfo,
+        q: &Query,
+        bucket: Bucket,
+    ) -> Result<Vec<(TimeRange, u64)>, StoreError>;
+    /// The most frequent values of a field among all features, with their counts.
+    fn top_values(
+        &self,
+        ds: &DatasetInfo,
+        field: usize,
+        n: usize,
+    ) -> Result<Vec<(Value, u64)>, StoreError>;
+}
+
+/// Width of a histogram bucket, in UTC calendar terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    Day,
+    /// ISO weeks, Monday to Sunday.
+    Week,
+    Month,
+}
+
+impl Bucket {
+    /// A width giving a readable number of bars for a time extent.
+    pub fn for_extent(t: TimeRange) -> Bucket {
+        let days = (t.end - t.start) / 86_400;
+        if days <= 120 {
+            Bucket::Day
+        } else if days <= 2 * 365 {
+            Bucket::Week
+        } else {
+            Bucket::Month
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Bucket::Day => "day",
+            Bucket::Week => "week",
+            Bucket::Month => "month",
+        }
+    }
 }
 
 /// A catalog that can be read concurrently and written by imports.

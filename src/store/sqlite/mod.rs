@@ -101,6 +101,7 @@ impl SqliteCatalog {
         conn.pragma_update(None, "busy_timeout", 10_000)?;
         conn.pragma_update(None, "cache_size", -32_768)?;
         conn.pragma_update(None, "mmap_size", 1_i64 << 30)?;
+        import::register_functions(&conn)?;
         Ok(conn)
     }
 }

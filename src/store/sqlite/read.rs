@@ -3,8 +3,9 @@
 
 use super::{SqliteCatalog, load_info, parse_info};
 use crate::ingest;
+use crate::ingest::time::TimeFormat;
 use crate::model::{Bounds, DatasetId, DatasetInfo, FieldType, TimeRange, Value};
-use crate::store::{Query, Snapshot, StoreError, StoredFeature, StoredGeometry};
+use crate::store::{Bucket, Query, Snapshot, StoreError, StoredFeature, StoredGeometry};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row};
 
@@ -78,6 +79,89 @@ impl Snapshot for SqliteSnapshot<'_> {
     ) -> Result<(), StoreError> {
         let generation = self.generation(ds)?;
         scan_gen(self.conn(), ds, generation, q, visit)
+    }
+
+    fn histogram(
+        &self,
+        ds: &DatasetInfo,
+        q: &Query,
+        bucket: Bucket,
+    ) -> Result<Vec<(TimeRange, u64)>, StoreError> {
+        let generation = self.generation(ds)?;
+        let (where_sql, params) = conditions(generation, q);
+        let key = match bucket {
+            Bucket::Day => "t0 / 86400",
+            Bucket::Week => "(t0 - 345600) / 604800",
+            Bucket::Month => "strftime('%Y-%m', t0, 'unixepoch')",
+        };
+        let joiner = if where_sql.is_empty() {
+            " WHERE"
+        } else {
+            " AND"
+        };
+        let sql = format!(
+            "SELECT {key} AS b, count(*) FROM f_{generation}{where_sql}{joiner} t0 IS NOT NULL GROUP BY b ORDER BY b"
+        );
+        let mut stmt = self.conn().prepare_cached(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| {
+            Ok((r.get::<_, rusqlite::types::Value>(0)?, r.get::<_, i64>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (b, n) = row?;
+            let range = match (bucket, b) {
+                (Bucket::Day, rusqlite::types::Value::Integer(d)) => TimeRange {
+                    start: d * 86_400,
+                    end: d * 86_400 + 86_399,
+                },
+                (Bucket::Week, rusqlite::types::Value::Integer(w)) => {
+                    let start = w * 604_800 + 345_600;
+                    TimeRange {
+                        start,
+                        end: start + 604_799,
+                    }
+                }
+                (Bucket::Month, rusqlite::types::Value::Text(m)) => {
+                    match TimeFormat::YearMonth.parse(&m, &jiff::tz::TimeZone::UTC) {
+                        Some(r) => r,
+                        None => continue,
+                    }
+                }
+                _ => continue,
+            };
+            out.push((range, n as u64));
+        }
+        Ok(out)
+    }
+
+    fn top_values(
+        &self,
+        ds: &DatasetInfo,
+        field: usize,
+        n: usize,
+    ) -> Result<Vec<(Value, u64)>, StoreError> {
+        let generation = self.generation(ds)?;
+        if field >= ds.fields.len() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT c{field}, count(*) AS n FROM f_{generation} WHERE c{field} IS NOT NULL GROUP BY c{field} ORDER BY n DESC, c{field} LIMIT ?1"
+        );
+        let mut stmt = self.conn().prepare_cached(&sql)?;
+        let boolean = ds.fields[field].ty == FieldType::Boolean;
+        let rows = stmt.query_map([n as i64], |r| {
+            let v = match r.get_ref(0)? {
+                ValueRef::Integer(i) if boolean => Value::Boolean(i != 0),
+                ValueRef::Integer(i) => Value::Integer(i),
+                ValueRef::Real(x) => Value::Number(x),
+                ValueRef::Text(t) | ValueRef::Blob(t) => {
+                    Value::Text(String::from_utf8_lossy(t).into_owned())
+                }
+                ValueRef::Null => Value::Null,
+            };
+            Ok((v, r.get::<_, i64>(1)? as u64))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn feature(&self, ds: &DatasetInfo, id: &str) -> Result<Option<StoredFeature>, StoreError> {
@@ -178,14 +262,29 @@ fn conditions(generation: i64, q: &Query) -> (String, Vec<ToSqlOutput<'static>>)
         params.push(ToSqlOutput::from(t.end));
         params.push(ToSqlOutput::from(t.start));
     }
-    for (i, v) in &q.equals {
-        match v {
-            Value::Null => conds.push(format!("c{i} IS NULL")),
-            v => {
-                conds.push(format!("c{i} = ?"));
+    for (i, values) in &q.equals {
+        let mut any = Vec::new();
+        for v in values {
+            if *v == Value::Null {
+                any.push(format!("c{i} IS NULL"));
+            } else {
+                any.push(format!("c{i} = ?"));
                 params.push(sql_value(v));
             }
         }
+        if !any.is_empty() {
+            conds.push(format!("({})", any.join(" OR ")));
+        }
+    }
+    if let Some(w) = &q.within {
+        // The R*Tree narrows to the area's bounds; the function tests the position exactly.
+        let b = w.area.bounds;
+        conds.push(format!(
+            "fid IN (SELECT id FROM r_{generation} WHERE minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?) \
+             AND tessera_within(minx, miny, maxx, maxy, ?)"
+        ));
+        params.extend([b.max_x, b.min_x, b.max_y, b.min_y].map(ToSqlOutput::from));
+        params.push(ToSqlOutput::from(w.geojson.clone()));
     }
     let sql = if conds.is_empty() {
         String::new()
