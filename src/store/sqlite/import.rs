@@ -7,6 +7,7 @@ use crate::ingest::infer::{ColumnInference, named_like_time};
 use crate::ingest::time::{TimeFormat, format_utc};
 use crate::ingest::{self, IngestError, Record};
 use crate::model::{Bounds, DatasetInfo, Field, FieldType, NoGeometry, TimeRange, Value};
+use crate::spatial::Area;
 use crate::store::{ImportReport, ImportRequest, Progress, StoreError};
 use jiff::tz::TimeZone;
 use rusqlite::functions::FunctionFlags;
@@ -32,6 +33,28 @@ pub fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
         Ok(parse_time(&text, mask, &zone)
             .map(|r| format_utc(r.start))
             .or(Some(text)))
+    })?;
+    // tessera_within(minx, miny, maxx, maxy, area_geojson): the area is parsed once per
+    // statement (SQLite keeps it as auxiliary data of the constant argument).
+    conn.create_scalar_function("tessera_within", 5, flags, |ctx| {
+        let bounds = (
+            ctx.get::<Option<f64>>(0)?,
+            ctx.get::<Option<f64>>(1)?,
+            ctx.get::<Option<f64>>(2)?,
+            ctx.get::<Option<f64>>(3)?,
+        );
+        let (Some(minx), Some(miny), Some(maxx), Some(maxy)) = bounds else {
+            return Ok(false);
+        };
+        type AuxError = Box<dyn std::error::Error + Send + Sync>;
+        let area = ctx.get_or_create_aux(4, |v| -> Result<Option<Area>, AuxError> {
+            Ok(v.as_str().ok().and_then(Area::from_geojson))
+        })?;
+        let centre = ((minx + maxx) / 2.0, (miny + maxy) / 2.0);
+        Ok(area
+            .as_ref()
+            .as_ref()
+            .is_some_and(|a| a.contains(centre.0, centre.1)))
     })
 }
 
@@ -149,11 +172,13 @@ impl<'c> Staging<'c> {
             self.time_col = Some(lookup(self, t, "--time")?);
         } else {
             // Auto-pick: the first column named like a date whose first value parses.
+            // Record-keeping stamps (`created_at`, `updated_at`) say when a row was edited,
+            // not when the thing happened, so they are never picked.
             self.time_col = self
                 .columns
                 .iter()
                 .enumerate()
-                .filter(|(_, n)| named_like_time(n))
+                .filter(|(_, n)| named_like_time(n) && !n.to_ascii_lowercase().ends_with("_at"))
                 .map(|(i, n)| (i, allowed_formats(n)))
                 .find(|&(i, mask)| {
                     first
