@@ -106,6 +106,16 @@ pub trait Snapshot {
         q: &Query,
         bucket: Bucket,
     ) -> Result<Vec<(TimeRange, u64)>, StoreError>;
+    /// Streams every located feature's position (bounds centre), time and one field's
+    /// value, in internal id order: what the in-memory tile index of a point dataset needs.
+    fn positions(
+        &self,
+        ds: &DatasetInfo,
+        field: Option<usize>,
+        visit: &mut dyn FnMut(PositionRow),
+    ) -> Result<(), StoreError>;
+    /// Internal ids (see [`PositionRow::key`]) of the features matching `q`.
+    fn matching_keys(&self, ds: &DatasetInfo, q: &Query) -> Result<Vec<i64>, StoreError>;
     /// The most frequent values of a field among all features, with their counts.
     fn top_values(
         &self,
@@ -115,7 +125,21 @@ pub trait Snapshot {
     ) -> Result<Vec<(Value, u64)>, StoreError>;
 }
 
+/// One feature reduced to what point tiles need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PositionRow {
+    /// Internal, dense id of the feature in this dataset version (not the API id).
+    pub key: i64,
+    /// The id served in URLs.
+    pub id: String,
+    pub lon: f64,
+    pub lat: f64,
+    pub time: Option<TimeRange>,
+    pub value: Value,
+}
+
 /// Width of a histogram bucket, in UTC calendar terms.
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bucket {
     Day,

@@ -34,6 +34,7 @@ const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS datasets (
     id TEXT PRIMARY KEY,
     gen INTEGER NOT NULL,
+    block INTEGER NOT NULL DEFAULT 1,
     version INTEGER NOT NULL,
     info TEXT NOT NULL
 );
@@ -147,13 +148,29 @@ impl Catalog for SqliteCatalog {
     }
 }
 
+/// Where a dataset version lives: tables `f_{generation}` and `r_{generation}`, whose
+/// R*Tree entries each cover `block` consecutive rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tables {
+    pub generation: i64,
+    pub block: i64,
+}
+
 /// Reads the `datasets` row of `id`: its metadata and the generation of its tables.
-fn load_info(conn: &Connection, id: &str) -> Result<Option<(DatasetInfo, i64)>, StoreError> {
-    let row: Option<(String, i64)> = conn
-        .prepare_cached("SELECT info, gen FROM datasets WHERE id = ?1")?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+fn load_info(conn: &Connection, id: &str) -> Result<Option<(DatasetInfo, Tables)>, StoreError> {
+    let row: Option<(String, Tables)> = conn
+        .prepare_cached("SELECT info, gen, block FROM datasets WHERE id = ?1")?
+        .query_row([id], |r| {
+            Ok((
+                r.get(0)?,
+                Tables {
+                    generation: r.get(1)?,
+                    block: r.get(2)?,
+                },
+            ))
+        })
         .optional()?;
-    row.map(|(info, generation)| parse_info(id, &info).map(|i| (i, generation)))
+    row.map(|(info, tables)| parse_info(id, &info).map(|i| (i, tables)))
         .transpose()
 }
 

@@ -1,11 +1,13 @@
 //! Reading: query building (every value bound as a parameter; the only names spliced into
 //! SQL are generated column and table names) and row decoding.
 
-use super::{SqliteCatalog, load_info, parse_info};
+use super::{SqliteCatalog, Tables, load_info, parse_info};
 use crate::ingest;
 use crate::ingest::time::TimeFormat;
 use crate::model::{Bounds, DatasetId, DatasetInfo, FieldType, TimeRange, Value};
-use crate::store::{Bucket, Query, Snapshot, StoreError, StoredFeature, StoredGeometry};
+use crate::store::{
+    Bucket, PositionRow, Query, Snapshot, StoreError, StoredFeature, StoredGeometry,
+};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row};
 
@@ -33,11 +35,16 @@ impl SqliteSnapshot<'_> {
         self.conn.as_ref().expect("connection present until drop")
     }
 
-    /// The table generation of a dataset in this snapshot.
-    fn generation(&self, ds: &DatasetInfo) -> Result<i64, StoreError> {
+    /// The tables of a dataset in this snapshot.
+    fn tables(&self, ds: &DatasetInfo) -> Result<Tables, StoreError> {
         self.conn()
-            .prepare_cached("SELECT gen FROM datasets WHERE id = ?1")?
-            .query_row([ds.id.as_str()], |r| r.get(0))
+            .prepare_cached("SELECT gen, block FROM datasets WHERE id = ?1")?
+            .query_row([ds.id.as_str()], |r| {
+                Ok(Tables {
+                    generation: r.get(0)?,
+                    block: r.get(1)?,
+                })
+            })
             .optional()?
             .ok_or_else(|| StoreError::NoDataset(ds.id.clone()))
     }
@@ -61,9 +68,9 @@ impl Snapshot for SqliteSnapshot<'_> {
     }
 
     fn count(&self, ds: &DatasetInfo, q: &Query) -> Result<u64, StoreError> {
-        let generation = self.generation(ds)?;
-        let (where_sql, params) = conditions(generation, q);
-        let sql = format!("SELECT count(*) FROM f_{generation}{where_sql}");
+        let tables = self.tables(ds)?;
+        let (where_sql, params) = from_where(tables, q);
+        let sql = format!("SELECT count(*){where_sql}");
         let n: i64 = self
             .conn()
             .prepare_cached(&sql)?
@@ -77,8 +84,8 @@ impl Snapshot for SqliteSnapshot<'_> {
         q: &Query,
         visit: &mut dyn FnMut(StoredFeature) -> bool,
     ) -> Result<(), StoreError> {
-        let generation = self.generation(ds)?;
-        scan_gen(self.conn(), ds, generation, q, visit)
+        let tables = self.tables(ds)?;
+        scan_gen(self.conn(), ds, tables, q, visit)
     }
 
     fn histogram(
@@ -87,8 +94,8 @@ impl Snapshot for SqliteSnapshot<'_> {
         q: &Query,
         bucket: Bucket,
     ) -> Result<Vec<(TimeRange, u64)>, StoreError> {
-        let generation = self.generation(ds)?;
-        let (where_sql, params) = conditions(generation, q);
+        let tables = self.tables(ds)?;
+        let (where_sql, params) = from_where(tables, q);
         let key = match bucket {
             Bucket::Day => "t0 / 86400",
             Bucket::Week => "(t0 - 345600) / 604800",
@@ -100,7 +107,7 @@ impl Snapshot for SqliteSnapshot<'_> {
             " AND"
         };
         let sql = format!(
-            "SELECT {key} AS b, count(*) FROM f_{generation}{where_sql}{joiner} t0 IS NOT NULL GROUP BY b ORDER BY b"
+            "SELECT {key} AS b, count(*){where_sql}{joiner} t0 IS NOT NULL GROUP BY b ORDER BY b"
         );
         let mut stmt = self.conn().prepare_cached(&sql)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| {
@@ -134,13 +141,72 @@ impl Snapshot for SqliteSnapshot<'_> {
         Ok(out)
     }
 
+    fn positions(
+        &self,
+        ds: &DatasetInfo,
+        field: Option<usize>,
+        visit: &mut dyn FnMut(PositionRow),
+    ) -> Result<(), StoreError> {
+        let tables = self.tables(ds)?;
+        let generation = tables.generation;
+        let value = match field {
+            Some(i) if i < ds.fields.len() => format!("c{i}"),
+            _ => "NULL".into(),
+        };
+        let sql = format!(
+            "SELECT fid, src, (minx + maxx) / 2, (miny + maxy) / 2, t0, t1, {value} FROM f_{generation} \
+             WHERE minx IS NOT NULL ORDER BY fid"
+        );
+        let mut stmt = self.conn().prepare(&sql)?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let key: i64 = r.get(0)?;
+            let id = if ds.source_ids {
+                r.get::<_, String>(1)?
+            } else {
+                key.to_string()
+            };
+            let time = match (r.get::<_, Option<i64>>(4)?, r.get::<_, Option<i64>>(5)?) {
+                (Some(start), Some(end)) => Some(TimeRange { start, end }),
+                _ => None,
+            };
+            let value = match r.get_ref(6)? {
+                ValueRef::Null => Value::Null,
+                ValueRef::Integer(n) => Value::Integer(n),
+                ValueRef::Real(x) => Value::Number(x),
+                ValueRef::Text(t) | ValueRef::Blob(t) => {
+                    Value::Text(String::from_utf8_lossy(t).into_owned())
+                }
+            };
+            visit(PositionRow {
+                key,
+                id,
+                lon: r.get(2)?,
+                lat: r.get(3)?,
+                time,
+                value,
+            });
+        }
+        Ok(())
+    }
+
+    fn matching_keys(&self, ds: &DatasetInfo, q: &Query) -> Result<Vec<i64>, StoreError> {
+        let tables = self.tables(ds)?;
+        let (where_sql, params) = from_where(tables, q);
+        let sql = format!("SELECT fid{where_sql} ORDER BY fid");
+        let mut stmt = self.conn().prepare_cached(&sql)?;
+        let keys = stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?;
+        Ok(keys.collect::<Result<_, _>>()?)
+    }
+
     fn top_values(
         &self,
         ds: &DatasetInfo,
         field: usize,
         n: usize,
     ) -> Result<Vec<(Value, u64)>, StoreError> {
-        let generation = self.generation(ds)?;
+        let tables = self.tables(ds)?;
+        let generation = tables.generation;
         if field >= ds.fields.len() {
             return Ok(Vec::new());
         }
@@ -165,7 +231,8 @@ impl Snapshot for SqliteSnapshot<'_> {
     }
 
     fn feature(&self, ds: &DatasetInfo, id: &str) -> Result<Option<StoredFeature>, StoreError> {
-        let generation = self.generation(ds)?;
+        let tables = self.tables(ds)?;
+        let generation = tables.generation;
         let (key, param): (&str, ToSqlOutput<'_>) = if ds.source_ids {
             ("src", ToSqlOutput::from(id.to_owned()))
         } else {
@@ -195,11 +262,11 @@ fn select_list(ds: &DatasetInfo) -> String {
 pub fn scan_gen(
     conn: &Connection,
     ds: &DatasetInfo,
-    generation: i64,
+    tables: Tables,
     q: &Query,
     visit: &mut dyn FnMut(StoredFeature) -> bool,
 ) -> Result<(), StoreError> {
-    let (where_sql, mut params) = conditions(generation, q);
+    let (where_sql, mut params) = from_where(tables, q);
     let mut order: Vec<String> = q
         .sort
         .iter()
@@ -207,7 +274,7 @@ pub fn scan_gen(
         .collect();
     order.push("fid".into());
     let mut sql = format!(
-        "SELECT {} FROM f_{generation}{where_sql} ORDER BY {}",
+        "SELECT {}{where_sql} ORDER BY {}",
         select_list(ds),
         order.join(", ")
     );
@@ -229,33 +296,67 @@ pub fn scan_gen(
 pub fn scan_all(
     conn: &Connection,
     ds: &DatasetInfo,
-    generation: i64,
+    tables: Tables,
     visit: &mut dyn FnMut(StoredFeature),
 ) -> Result<(), StoreError> {
-    scan_gen(conn, ds, generation, &Query::default(), &mut |f| {
+    scan_gen(conn, ds, tables, &Query::default(), &mut |f| {
         visit(f);
         true
     })
 }
 
-/// The WHERE clause of a query and its parameters, in order.
-fn conditions(generation: i64, q: &Query) -> (String, Vec<ToSqlOutput<'static>>) {
+/// `FROM ... WHERE ...` of a query and its parameters, in order.
+///
+/// With a spatial constraint, the R*Tree drives: each entry covers a block of
+/// `tables.block` consecutive rows (rows are in Hilbert order, so a block is compact), and
+/// the block's row range is joined on the rowid; the exact per-row bounds then decide. The
+/// R*Tree keeps f32 bounds rounded outward, so it finds a superset, never fewer.
+fn from_where(t: Tables, q: &Query) -> (String, Vec<ToSqlOutput<'static>>) {
+    let (g, b) = (t.generation, t.block);
     let mut conds: Vec<String> = Vec::new();
     let mut params: Vec<ToSqlOutput<'static>> = Vec::new();
-    if !q.bbox.is_empty() {
-        let mut any = Vec::new();
-        for b in &q.bbox {
-            // The R*Tree holds f32 bounds rounded outward: it finds a superset, the exact
-            // comparison on the stored f64 bounds then decides.
-            any.push(format!(
-                "(fid IN (SELECT id FROM r_{generation} WHERE minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?) \
-                 AND minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?)"
+    let mut prefilter: Option<Bounds> = None;
+    let mut narrow = |with: Bounds| {
+        prefilter = Some(match prefilter {
+            None => with,
+            Some(p) => Bounds {
+                min_x: p.min_x.max(with.min_x),
+                min_y: p.min_y.max(with.min_y),
+                max_x: p.max_x.min(with.max_x),
+                max_y: p.max_y.min(with.max_y),
+            },
+        })
+    };
+    if let Some(first) = q.bbox.first() {
+        let mut union = *first;
+        q.bbox.iter().for_each(|b| union.extend(b));
+        narrow(union);
+    }
+    if let Some(w) = &q.within {
+        narrow(w.area.bounds);
+    }
+    let from = match prefilter {
+        Some(p) => {
+            conds.push(format!(
+                "r_{g}.x0 <= ? AND r_{g}.x1 >= ? AND r_{g}.y0 <= ? AND r_{g}.y1 >= ?"
             ));
-            for _ in 0..2 {
-                params.extend([b.max_x, b.min_x, b.max_y, b.min_y].map(ToSqlOutput::from));
-            }
+            params.extend([p.max_x, p.min_x, p.max_y, p.min_y].map(ToSqlOutput::from));
+            format!(
+                " FROM r_{g} JOIN f_{g} ON f_{g}.fid BETWEEN r_{g}.id * {b} + 1 AND r_{g}.id * {b} + {b}"
+            )
         }
+        None => format!(" FROM f_{g}"),
+    };
+    if !q.bbox.is_empty() {
+        let any: Vec<&str> = q
+            .bbox
+            .iter()
+            .map(|_| "(minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?)")
+            .collect();
         conds.push(format!("({})", any.join(" OR ")));
+        for b in &q.bbox {
+            params.extend([b.max_x, b.min_x, b.max_y, b.min_y].map(ToSqlOutput::from));
+        }
     }
     if let Some(t) = q.time {
         conds.push("t0 <= ? AND t1 >= ?".into());
@@ -277,19 +378,13 @@ fn conditions(generation: i64, q: &Query) -> (String, Vec<ToSqlOutput<'static>>)
         }
     }
     if let Some(w) = &q.within {
-        // The R*Tree narrows to the area's bounds; the function tests the position exactly.
-        let b = w.area.bounds;
-        conds.push(format!(
-            "fid IN (SELECT id FROM r_{generation} WHERE minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?) \
-             AND tessera_within(minx, miny, maxx, maxy, ?)"
-        ));
-        params.extend([b.max_x, b.min_x, b.max_y, b.min_y].map(ToSqlOutput::from));
+        conds.push("tessera_within(minx, miny, maxx, maxy, ?)".into());
         params.push(ToSqlOutput::from(w.geojson.clone()));
     }
     let sql = if conds.is_empty() {
-        String::new()
+        from
     } else {
-        format!(" WHERE {}", conds.join(" AND "))
+        format!("{from} WHERE {}", conds.join(" AND "))
     };
     (sql, params)
 }
