@@ -178,9 +178,12 @@ pub async fn queryables(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    params::format_only(q.as_deref())?;
+    let format = negotiate(params::format_only(q.as_deref())?, &headers);
     let base = base_url(&state, &headers);
     let ds = with_snapshot(&state, move |s| dataset(s, &id)).await?;
+    if format == Format::Html {
+        return Ok(html_response(html::queryables(&ds)));
+    }
     let mut props = serde_json::Map::new();
     let geom_format = match ds.geometry_type.as_deref() {
         Some("Point") => "geometry-point",
@@ -326,9 +329,12 @@ pub async fn items(
             "The collection",
         ),
     ];
-    if offset + (features.len() as u64) < matched {
+    if offset.saturating_add(features.len() as u64) < matched {
         links.push(link(
-            format!("{c}?{}", with(format!("offset={}", offset + limit))),
+            format!(
+                "{c}?{}",
+                with(format!("offset={}", offset.saturating_add(limit)))
+            ),
             "next",
             GEOJSON,
             "Next page",

@@ -251,3 +251,20 @@ pub fn conformance(classes: &[&str]) -> String {
         &format!("<h1>Conformance classes</h1><ul>{items}</ul>"),
     )
 }
+
+pub fn queryables(d: &DatasetInfo) -> String {
+    let mut rows = String::new();
+    for f in &d.fields {
+        rows.push_str(&format!(
+            "<tr><td><code>{}</code></td><td>{}</td></tr>",
+            esc(&f.name),
+            f.ty.name()
+        ));
+    }
+    let body = format!(
+        "<h1>Queryables of {}</h1><p>Filter items with <code>?name=value</code>; the value is read as the property's type.</p>\
+         <div class=\"wrap\"><table><thead><tr><th scope=\"col\">Property</th><th scope=\"col\">Type</th></tr></thead><tbody>{rows}</tbody></table></div>",
+        esc(&d.meta.title)
+    );
+    page(&d.meta.title, &body)
+}

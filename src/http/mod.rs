@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::CorsLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -49,6 +50,11 @@ pub fn router(state: AppState) -> Router {
         .route("/collections/{id}/histogram", get(features::histogram))
         .route("/collections/{id}/items/{fid}", get(features::item))
         .fallback(|| async { error::ApiError::not_found("no such resource") })
+        // Responses differ by Accept (JSON or HTML): caches must key on it.
+        .layer(SetResponseHeaderLayer::appending(
+            header::VARY,
+            HeaderValue::from_static("accept"),
+        ))
         .layer(CompressionLayer::new())
         .layer(CorsLayer::permissive().expose_headers([header::ETAG, header::LINK]))
         .with_state(state)
@@ -113,21 +119,68 @@ fn valid_host(v: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "-.:[]_".contains(c))
 }
 
-/// `?f=` wins; otherwise HTML when the client asks for it (browsers), JSON for everyone else.
+/// `?f=` wins; otherwise the Accept header decides, with q-values: HTML only when the
+/// client prefers it strictly (browsers), JSON for everyone else (`*/*`, curl, GDAL).
 pub fn negotiate(explicit: Option<Format>, headers: &HeaderMap) -> Format {
-    explicit.unwrap_or_else(|| {
-        let accept = headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if accept.contains("text/html") {
-            Format::Html
-        } else {
-            Format::Json
+    if let Some(f) = explicit {
+        return f;
+    }
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let (mut html, mut json) = (0.0_f32, 0.0_f32);
+    for entry in accept.split(',') {
+        let mut parts = entry.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        match media.as_str() {
+            "text/html" | "application/xhtml+xml" | "text/*" => html = html.max(q),
+            "*/*" => {
+                html = html.max(q);
+                json = json.max(q);
+            }
+            m if m.starts_with("application/") => json = json.max(q),
+            _ => {}
         }
-    })
+    }
+    if html > json {
+        Format::Html
+    } else {
+        Format::Json
+    }
 }
 
 pub fn content_type(v: &'static str) -> (header::HeaderName, HeaderValue) {
     (header::CONTENT_TYPE, HeaderValue::from_static(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pick(accept: &str) -> Format {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT, HeaderValue::from_str(accept).unwrap());
+        negotiate(None, &h)
+    }
+
+    #[test]
+    fn accept_with_q_values() {
+        assert_eq!(
+            pick("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+            Format::Html
+        );
+        assert_eq!(pick("*/*"), Format::Json);
+        assert_eq!(pick("application/json, text/html;q=0.5"), Format::Json);
+        assert_eq!(pick("text/html;q=0"), Format::Json);
+        assert_eq!(pick("application/geo+json"), Format::Json);
+        assert_eq!(
+            negotiate(Some(Format::Html), &HeaderMap::new()),
+            Format::Html
+        );
+    }
 }

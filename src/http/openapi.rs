@@ -113,7 +113,9 @@ pub async fn document(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    params::format_only(q.as_deref())?;
+    if params::format_only(q.as_deref())? == Some(params::Format::Html) {
+        return page(State(state), headers).await;
+    }
     let base = base_url(&state, &headers);
     let datasets = with_snapshot(&state, |s| Ok(s.datasets()?)).await?;
     Ok((

@@ -174,9 +174,18 @@ pub fn parse_items(
                 req.explicit_limit = true;
             }
             "offset" if paging => {
-                req.query.offset = v.trim().parse().map_err(|_| {
-                    ApiError::bad_param("offset", format!("`{v}` is not a non-negative integer"))
-                })?;
+                // Bounded by what SQLite's signed 64-bit OFFSET can hold.
+                req.query.offset = v
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|&o| o <= i64::MAX as u64)
+                    .ok_or_else(|| {
+                        ApiError::bad_param(
+                            "offset",
+                            format!("`{v}` is not an integer from 0 to {}", i64::MAX),
+                        )
+                    })?;
             }
             "bbox" => req.query.bbox = parse_bbox(&v)?,
             "bbox-crs" => {
@@ -305,7 +314,7 @@ pub fn parse_bbox(v: &str) -> Result<Vec<Bounds>, ApiError> {
     })
 }
 
-/// An instant, a date, a month, or an interval with optional open ends; `None` when both are open.
+/// An instant, a date, a month, or an interval with optional open ends.
 pub fn parse_datetime(v: &str) -> Result<Option<TimeRange>, ApiError> {
     let bad = || {
         ApiError::bad_param(
@@ -330,9 +339,8 @@ pub fn parse_datetime(v: &str) -> Result<Option<TimeRange>, ApiError> {
             let (a, b) = (one(a)?, one(b)?);
             let start = a.map_or(i64::MIN, |r| r.start);
             let end = b.map_or(i64::MAX, |r| r.end);
-            if a.is_none() && b.is_none() {
-                return Ok(None);
-            }
+            // Fully open (`../..`) still means "has a time": features without one never match.
+
             if start > end {
                 return Err(ApiError::bad_param(
                     "datetime",
@@ -450,7 +458,13 @@ mod tests {
                 .end,
             i64::MAX
         );
-        assert_eq!(parse_datetime("../..").unwrap(), None);
+        assert_eq!(
+            parse_datetime("../..").unwrap(),
+            Some(TimeRange {
+                start: i64::MIN,
+                end: i64::MAX
+            })
+        );
         assert!(parse_datetime("2018-12-31/2018-11-01").is_err());
         assert!(parse_datetime("yesterday").is_err());
         assert!(parse_datetime("").is_err());

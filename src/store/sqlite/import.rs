@@ -152,12 +152,8 @@ impl<'c> Staging<'c> {
         Ok(i)
     }
 
-    /// Decides the time columns once the first record shows what the columns hold.
-    fn resolve_time(
-        &mut self,
-        req: &ImportRequest,
-        first: &[(usize, &str)],
-    ) -> Result<(), StoreError> {
+    /// Decides the time columns at the first record, when the header's columns are known.
+    fn resolve_time(&mut self, req: &ImportRequest) -> Result<(), StoreError> {
         self.time_resolved = true;
         let lookup = |s: &Self, name: &str, flag: &str| -> Result<(usize, u8), StoreError> {
             let i = s.index.get(name).copied().ok_or_else(|| {
@@ -171,20 +167,15 @@ impl<'c> Staging<'c> {
         if let Some(t) = &req.time {
             self.time_col = Some(lookup(self, t, "--time")?);
         } else {
-            // Auto-pick: the first column named like a date whose first value parses.
-            // Record-keeping stamps (`created_at`, `updated_at`) say when a row was edited,
-            // not when the thing happened, so they are never picked.
+            // Auto-pick by name: the first column named like a date, in header order (the
+            // first row may well have it empty). Record-keeping stamps (`created_at`,
+            // `updated_at`) say when a row was edited, not when the thing happened.
             self.time_col = self
                 .columns
                 .iter()
                 .enumerate()
-                .filter(|(_, n)| named_like_time(n) && !n.to_ascii_lowercase().ends_with("_at"))
-                .map(|(i, n)| (i, allowed_formats(n)))
-                .find(|&(i, mask)| {
-                    first
-                        .iter()
-                        .any(|&(j, v)| j == i && parse_time(v, mask, &req.timezone).is_some())
-                });
+                .find(|(_, n)| named_like_time(n) && !n.to_ascii_lowercase().ends_with("_at"))
+                .map(|(i, n)| (i, allowed_formats(n)));
         }
         if let Some(t) = &req.time_end {
             self.time_end_col = Some(lookup(self, t, "--time-end")?);
@@ -209,8 +200,7 @@ impl<'c> Staging<'c> {
             }
         }
         if !self.time_resolved {
-            let first: Vec<(usize, &str)> = cells.iter().map(|(i, v)| (*i, v.as_str())).collect();
-            self.resolve_time(req, &first)?;
+            self.resolve_time(req)?;
         }
         let cell = |col: Option<(usize, u8)>| {
             col.and_then(|(i, mask)| {
@@ -319,6 +309,8 @@ pub fn run(
     }
     for file in &req.files {
         let mut reader = ingest::open(file, &req.options)?;
+        // Fields follow the header, including columns that are empty in every row.
+        let mut known = 0;
         let mut p = Progress {
             file: file.clone(),
             rows: 0,
@@ -327,6 +319,12 @@ pub fn run(
         while let Some(next) = reader.next_record() {
             match next {
                 Ok(rec) => {
+                    if reader.columns().len() > known {
+                        for name in &reader.columns()[known..] {
+                            st.column(name)?;
+                        }
+                        known = reader.columns().len();
+                    }
                     let names = reader.columns().to_vec();
                     st.push(req, rec, &names, None)?;
                 }

@@ -1,0 +1,276 @@
+//! The `tessera` binary: import, datasets, delete.
+
+use crate::support::*;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn tessera(db: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera"));
+    cmd.args(args)
+        .arg("--db")
+        .arg(db)
+        .env_remove("TESSERA_DB")
+        .env("RUST_LOG", "tessera=warn")
+        .env("NO_COLOR", "1");
+    cmd.output().expect("run tessera")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "tessera failed ({}): stdout {} stderr {}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+fn fails(out: &Output) -> String {
+    assert!(
+        !out.status.success(),
+        "tessera should have failed: stdout {} stderr {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stderr)
+}
+
+#[test]
+fn import_prints_a_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db");
+    let uk = fixture("uk-crime-sample.csv");
+    let out = tessera(&db, &["import", uk.to_str().unwrap(), "--dataset", "uk"]);
+    let report = ok(&out);
+    assert!(
+        report.contains("uk: read 200 rows, imported 200"),
+        "{report}"
+    );
+    assert!(
+        report.contains("kept without geometry: 24 (missing 24)"),
+        "{report}"
+    );
+    assert!(report.contains("time from `Month`"), "{report}");
+    assert!(report.contains("unparseable: 0"), "{report}");
+    assert!(report.contains("uk-crime-sample.csv"), "{report}");
+
+    // Explicit options: time zone, WKT column, id column, time and end columns.
+    let nyc = fixture("nyc-311-location-only.csv");
+    let out = tessera(
+        &db,
+        &[
+            "import",
+            nyc.to_str().unwrap(),
+            "--dataset",
+            "nyc",
+            "--timezone",
+            "America/New_York",
+            "--wkt",
+            "Location",
+            "--id-column",
+            "Unique Key",
+            "--time",
+            "Created Date",
+            "--title",
+            "NYC 311 animals",
+        ],
+    );
+    let report = ok(&out);
+    assert!(
+        report.contains("nyc: read 100 rows, imported 100"),
+        "{report}"
+    );
+    assert!(report.contains("missing 6"), "{report}");
+    assert!(report.contains("time from `Created Date`"), "{report}");
+    let c = tessera::store::sqlite::SqliteCatalog::open(&db).unwrap();
+    let snap = tessera::store::Catalog::snapshot(&c).unwrap();
+    let info = snap
+        .dataset(&tessera::model::DatasetId::parse("nyc").unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(info.meta.title, "NYC 311 animals");
+    assert!(info.source_ids);
+    let t = info.time_extent.unwrap();
+    assert_eq!(
+        tessera::ingest::time::format_utc(t.start),
+        "2025-01-02T14:20:00Z"
+    );
+
+    // No time column at all.
+    let sf = fixture("sf-businesses-latin1.csv");
+    let report = ok(&tessera(
+        &db,
+        &["import", sf.to_str().unwrap(), "--dataset", "sf"],
+    ));
+    assert!(report.contains("no time column"), "{report}");
+    assert!(report.contains("kept without geometry: 9"), "{report}");
+}
+
+#[test]
+fn import_rejects_bad_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db");
+    let uk = fixture("uk-crime-sample.csv");
+    let uk = uk.to_str().unwrap();
+
+    let err = fails(&tessera(&db, &["import", uk, "--dataset", "Bad_Id"]));
+    assert!(err.contains("Bad_Id"), "{err}");
+    assert!(err.contains("dataset id"), "{err}");
+
+    let err = fails(&tessera(
+        &db,
+        &["import", uk, "--dataset", "uk", "--time", "When"],
+    ));
+    assert!(err.contains("--time `When` is not a column"), "{err}");
+
+    let err = fails(&tessera(
+        &db,
+        &["import", uk, "--dataset", "uk", "--time-end", "Until"],
+    ));
+    assert!(err.contains("Until"), "{err}");
+
+    let err = fails(&tessera(
+        &db,
+        &[
+            "import",
+            uk,
+            "--dataset",
+            "uk",
+            "--lon",
+            "Nope",
+            "--lat",
+            "Latitude",
+        ],
+    ));
+    assert!(err.contains("Nope"), "{err}");
+
+    let err = fails(&tessera(
+        &db,
+        &[
+            "import",
+            uk,
+            "--dataset",
+            "uk",
+            "--timezone",
+            "Mars/Olympus",
+        ],
+    ));
+    assert!(err.contains("Mars/Olympus"), "{err}");
+
+    let err = fails(&tessera(
+        &db,
+        &["import", uk, "--dataset", "uk", "--kind", "volcanoes"],
+    ));
+    assert!(err.contains("volcanoes"), "{err}");
+
+    let missing = dir.path().join("does-not-exist.csv");
+    let err = fails(&tessera(
+        &db,
+        &["import", missing.to_str().unwrap(), "--dataset", "uk"],
+    ));
+    assert!(err.contains("does-not-exist.csv"), "{err}");
+
+    // None of the failures left a dataset behind.
+    let list = ok(&tessera(&db, &["datasets"]));
+    assert_eq!(list, "", "{list}");
+}
+
+#[test]
+fn failed_cli_import_keeps_the_old_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db");
+    let uk = fixture("uk-crime-sample.csv");
+    ok(&tessera(
+        &db,
+        &["import", uk.to_str().unwrap(), "--dataset", "uk"],
+    ));
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "a,lon,lat\n1,2,3\n1,2,3,4\n").unwrap();
+    let err = fails(&tessera(
+        &db,
+        &["import", bad.to_str().unwrap(), "--dataset", "uk"],
+    ));
+    assert!(err.contains("bad.csv"), "{err}");
+    assert!(err.contains("line 3"), "{err}");
+    assert!(err.contains("unchanged"), "{err}");
+    let list = ok(&tessera(&db, &["datasets"]));
+    assert!(list.contains("200 features"), "{list}");
+
+    let report = ok(&tessera(
+        &db,
+        &[
+            "import",
+            bad.to_str().unwrap(),
+            "--dataset",
+            "uk",
+            "--max-errors",
+            "5",
+        ],
+    ));
+    assert!(report.contains("skipped 1 unreadable rows"), "{report}");
+    assert!(report.contains("line 3"), "{report}");
+    let list = ok(&tessera(&db, &["datasets"]));
+    assert!(list.contains("1 features"), "{list}");
+}
+
+#[test]
+fn datasets_lists_and_delete_removes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db");
+    assert_eq!(ok(&tessera(&db, &["datasets"])), "");
+    let uk = fixture("uk-crime-sample.csv");
+    let mn = fixture("manhattan-neighbourhoods.geojson");
+    ok(&tessera(
+        &db,
+        &[
+            "import",
+            uk.to_str().unwrap(),
+            "--dataset",
+            "uk",
+            "--title",
+            "UK crime",
+        ],
+    ));
+    ok(&tessera(
+        &db,
+        &[
+            "import",
+            mn.to_str().unwrap(),
+            "--dataset",
+            "mn",
+            "--kind",
+            "boundaries",
+        ],
+    ));
+    let list = ok(&tessera(&db, &["datasets"]));
+    let lines: Vec<&str> = list.lines().collect();
+    assert_eq!(lines.len(), 2, "{list}");
+    assert!(
+        lines[0].starts_with("mn\tMultiPolygon\t37 features (0 without geometry)"),
+        "{list}"
+    );
+    assert!(
+        lines[1].starts_with("uk\tPoint\t200 features (24 without geometry)"),
+        "{list}"
+    );
+    assert!(
+        lines[1].contains("2018-11-01T00:00:00Z .. 2018-11-30T23:59:59Z"),
+        "{list}"
+    );
+    assert!(lines[1].ends_with("UK crime"), "{list}");
+
+    ok(&tessera(&db, &["delete", "uk"]));
+    let list = ok(&tessera(&db, &["datasets"]));
+    assert_eq!(list.lines().count(), 1, "{list}");
+    assert!(list.starts_with("mn\t"), "{list}");
+
+    let err = fails(&tessera(&db, &["delete", "uk"]));
+    assert!(err.contains("no dataset `uk`"), "{err}");
+    let err = fails(&tessera(&db, &["delete", "Not Valid"]));
+    assert!(err.contains("Not Valid"), "{err}");
+}

@@ -1,0 +1,268 @@
+//! Shared helpers: fixture paths, import requests, a real server on an ephemeral port.
+
+use serde_json::Value as Json;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tempfile::TempDir;
+use tessera::http::{AppState, router};
+use tessera::ingest::IngestOptions;
+use tessera::model::{DatasetId, DatasetInfo, DatasetMeta};
+use tessera::store::sqlite::SqliteCatalog;
+use tessera::store::{Catalog, ImportReport, ImportRequest, StoreError};
+
+/// A file of `tests/fixtures`.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// An import request with every option on its default (auto-detection, UTC, replace).
+pub fn request(id: &str, files: &[PathBuf]) -> ImportRequest {
+    ImportRequest {
+        id: DatasetId::parse(id).expect("valid test dataset id"),
+        meta: DatasetMeta {
+            title: format!("Test {id}"),
+            ..DatasetMeta::default()
+        },
+        files: files.to_vec(),
+        options: IngestOptions::default(),
+        time: None,
+        time_end: None,
+        timezone: jiff::tz::TimeZone::UTC,
+        append: false,
+        max_errors: 0,
+    }
+}
+
+/// A request for one fixture file.
+pub fn fixture_request(id: &str, name: &str) -> ImportRequest {
+    request(id, &[fixture(name)])
+}
+
+/// A catalog in its own temporary directory.
+pub struct TestCatalog {
+    pub dir: TempDir,
+    pub catalog: Arc<SqliteCatalog>,
+}
+
+impl TestCatalog {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let catalog =
+            Arc::new(SqliteCatalog::open(&dir.path().join("catalog.db")).expect("open catalog"));
+        Self { dir, catalog }
+    }
+
+    pub fn try_import(&self, req: &ImportRequest) -> Result<ImportReport, StoreError> {
+        self.catalog.import(req, &mut |_| {})
+    }
+
+    pub fn import(&self, req: &ImportRequest) -> ImportReport {
+        self.try_import(req)
+            .unwrap_or_else(|e| panic!("import of `{}` failed: {e}", req.id))
+    }
+
+    pub fn info(&self, id: &str) -> Option<DatasetInfo> {
+        let snap = self.catalog.snapshot().expect("snapshot");
+        snap.dataset(&DatasetId::parse(id).expect("id"))
+            .expect("read dataset")
+    }
+
+    /// Writes a file into the catalog's temporary directory and returns its path.
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, contents).expect("write test file");
+        p
+    }
+}
+
+/// The real router, served on 127.0.0.1:0 over its own catalog.
+pub struct Server {
+    pub base: String,
+    pub port: u16,
+    pub data: TestCatalog,
+    pub client: reqwest::Client,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Server {
+    /// Starts a server over an empty catalog; call from within a Tokio runtime.
+    pub async fn start() -> Self {
+        let data = TestCatalog::new();
+        let state = AppState {
+            catalog: data.catalog.clone(),
+            public_url: None,
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().expect("local addr").port();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router(state))
+                .await
+                .expect("server runs");
+        });
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()
+            .expect("client");
+        Self {
+            base: format!("http://127.0.0.1:{port}"),
+            port,
+            data,
+            client,
+            task,
+        }
+    }
+
+    /// Starts a server and imports `fixture` as dataset `id`.
+    pub async fn with_fixture(id: &str, fixture_name: &str) -> Self {
+        let s = Self::start().await;
+        s.import(&fixture_request(id, fixture_name));
+        s
+    }
+
+    pub fn import(&self, req: &ImportRequest) -> ImportReport {
+        self.data.import(req)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// GET with extra headers.
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut rb = self.client.get(self.url(path));
+        for (k, v) in headers {
+            rb = rb.header(*k, *v);
+        }
+        rb.send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// GET that must answer 200 with JSON; returns the parsed body.
+    pub async fn json(&self, path: &str) -> Json {
+        let r = self.get(path).await;
+        let status = r.status();
+        let body = r.text().await.expect("body");
+        assert_eq!(status, 200, "GET {path} answered {status}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {body}"))
+    }
+
+    /// GET of an absolute URL (a link the server gave) that must answer 200 JSON.
+    pub async fn json_abs(&self, url: &str) -> Json {
+        let r = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        let status = r.status();
+        let body = r.text().await.expect("body");
+        assert_eq!(status, 200, "GET {url} answered {status}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {url}: not JSON ({e}): {body}"))
+    }
+
+    /// Items of `collection` for the query pairs (encoded here), with a 200 expected.
+    pub async fn items(&self, collection: &str, query: &[(&str, &str)]) -> Json {
+        self.json(&items_path(collection, query)).await
+    }
+}
+
+/// `/collections/{c}/items?...` with the pairs form-encoded.
+pub fn items_path(collection: &str, query: &[(&str, &str)]) -> String {
+    let q = serde_urlencoded::to_string(query).expect("encode query");
+    if q.is_empty() {
+        format!("/collections/{collection}/items")
+    } else {
+        format!("/collections/{collection}/items?{q}")
+    }
+}
+
+/// The ids of a FeatureCollection's features, as strings.
+pub fn ids(fc: &Json) -> Vec<String> {
+    features(fc).iter().map(id_of).collect()
+}
+
+pub fn id_of(f: &Json) -> String {
+    match &f["id"] {
+        Json::String(s) => s.clone(),
+        Json::Number(n) => n.to_string(),
+        other => panic!("feature id is neither string nor number: {other}"),
+    }
+}
+
+pub fn features(fc: &Json) -> &Vec<Json> {
+    fc["features"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no features array in {fc}"))
+}
+
+pub fn number_matched(fc: &Json) -> u64 {
+    fc["numberMatched"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no numberMatched in {fc}"))
+}
+
+/// The `href` of the first link with `rel`, if any.
+pub fn link<'a>(doc: &'a Json, rel: &str) -> Option<&'a str> {
+    doc["links"]
+        .as_array()?
+        .iter()
+        .find(|l| l["rel"] == rel)
+        .and_then(|l| l["href"].as_str())
+}
+
+/// Reads a fixture CSV (UTF-8) into its header and rows.
+pub fn read_csv(path: &Path) -> (Vec<String>, Vec<csv::StringRecord>) {
+    let mut r = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(path)
+        .expect("open csv");
+    let header = r
+        .headers()
+        .expect("header")
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let rows = r.records().collect::<Result<Vec<_>, _>>().expect("rows");
+    (header, rows)
+}
+
+/// The index of column `name` in a header.
+pub fn col(header: &[String], name: &str) -> usize {
+    header
+        .iter()
+        .position(|h| h == name)
+        .unwrap_or_else(|| panic!("no column {name}"))
+}
+
+/// Content-Type of a response, without parameters.
+pub fn content_type(r: &reqwest::Response) -> String {
+    r.headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_owned()
+}
