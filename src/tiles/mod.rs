@@ -9,8 +9,10 @@
 
 pub mod coord;
 pub mod morton;
+pub mod points;
 
 pub use coord::{MAX_LAT, MAX_ZOOM, TileCoord, tile_of, world_to_tile, world_xy};
+pub use points::{Filter, PointIndex, PointRecord, PointRef};
 
 /// Why a tile-core operation was refused. Every variant is a caller mistake or bad input
 /// that the HTTP layer turns into a 4xx (tile address) or reports at build time (index).
