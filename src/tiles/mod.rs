@@ -7,10 +7,15 @@
 //! blocking thread with data the store has already read, so every function is cheap to
 //! test in isolation and none panics on any input.
 
+pub mod cluster;
 pub mod coord;
 pub mod morton;
 pub mod points;
 
+pub use cluster::{
+    ClusterFeature, ClusterParams, DEFAULT_GRID_CELLS, abbreviate, choose_cluster_zoom,
+    cluster_tile,
+};
 pub use coord::{MAX_LAT, MAX_ZOOM, TileCoord, tile_of, world_to_tile, world_xy};
 pub use points::{Filter, PointIndex, PointRecord, PointRef};
 
