@@ -7,16 +7,20 @@
 //! blocking thread with data the store has already read, so every function is cheap to
 //! test in isolation and none panics on any input.
 
+pub mod clip;
 pub mod cluster;
 pub mod coord;
+pub mod encode;
 pub mod morton;
 pub mod points;
 
+pub use clip::{TileGeometry, clip_geometry};
 pub use cluster::{
     ClusterFeature, ClusterParams, DEFAULT_GRID_CELLS, abbreviate, choose_cluster_zoom,
     cluster_tile,
 };
 pub use coord::{MAX_LAT, MAX_ZOOM, TileCoord, tile_of, world_to_tile, world_xy};
+pub use encode::{LayerBuilder, PropValue, encode_tile};
 pub use points::{Filter, PointIndex, PointRecord, PointRef};
 
 /// Why a tile-core operation was refused. Every variant is a caller mistake or bad input
