@@ -13,6 +13,7 @@ pub mod coord;
 pub mod encode;
 pub mod morton;
 pub mod points;
+mod render;
 
 pub use clip::{TileGeometry, clip_geometry};
 pub use cluster::{
@@ -22,6 +23,7 @@ pub use cluster::{
 pub use coord::{MAX_LAT, MAX_ZOOM, TileCoord, tile_of, world_to_tile, world_xy};
 pub use encode::{LayerBuilder, PropValue, encode_tile};
 pub use points::{Filter, PointIndex, PointRecord, PointRef};
+pub use render::{PointLayerParams, render_points};
 
 /// Why a tile-core operation was refused. Every variant is a caller mistake or bad input
 /// that the HTTP layer turns into a 4xx (tile address) or reports at build time (index).
