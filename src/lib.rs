@@ -7,7 +7,9 @@
 //!   R*Tree per dataset version) behind the [`store::Catalog`] trait, and answers
 //!   [`store::Query`]s;
 //! - [`http`] serves the catalog as OGC API - Features (GeoJSON, HTML, CSV), turning
-//!   request parameters into a `Query` at the edge.
+//!   request parameters into a `Query` at the edge;
+//! - [`tiles`] is the pure, synchronous tile core: tile maths and projection, an
+//!   in-memory Morton-sorted point index, grid clustering, clipping and MVT encoding.
 
 pub mod cli;
 pub mod config;
@@ -16,3 +18,4 @@ pub mod ingest;
 pub mod model;
 pub mod spatial;
 pub mod store;
+pub mod tiles;

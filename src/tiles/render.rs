@@ -1,0 +1,313 @@
+//! Points of an index -> one MVT layer: clusters below the cluster zoom, single points
+//! from it on.
+
+use super::cluster::{ClusterFeature, ClusterParams, abbreviate, cluster_tile};
+use super::{Filter, LayerBuilder, PointIndex, PropValue, TileCoord, TileGeometry, coord};
+use crate::ingest::time::format_utc;
+
+/// How [`render_points`] draws a point layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PointLayerParams<'a> {
+    /// The MVT layer name.
+    pub layer: &'a str,
+    /// Tiles below this zoom are clustered; from it on each point is a feature. It is
+    /// also the clusters' expansion-zoom cap (see [`ClusterParams::max_zoom`]).
+    pub cluster_zoom: u8,
+    /// Cells per tile side of the cluster grid.
+    pub grid_cells: u32,
+    /// Extra tile units around unclustered tiles from which neighbours' points are
+    /// included (for symbols that straddle the seam); at most `extent`. Clustered tiles
+    /// take no buffer: see the conservation invariant in [`super::cluster`].
+    pub buffer: u32,
+    pub extent: u32,
+    /// The property that names each point's category, if the dataset has one.
+    pub category_field: Option<&'a str>,
+}
+
+/// Renders the points of `tile` that pass `filter` into a layer ready for
+/// [`super::encode_tile`].
+///
+/// Single points (unclustered, or alone in their cluster cell) have their fid as MVT id
+/// (when not negative) and the properties `fid`, the category under
+/// `category_field`, and `time_start` / `time_end` (RFC 3339; `time_end` only for
+/// intervals). Clusters have `cluster` = true, `point_count`,
+/// `point_count_abbreviated`, `cluster_expansion_zoom` and, with a category field, a
+/// `count:<category>` per category present.
+pub fn render_points(
+    index: &PointIndex,
+    tile: TileCoord,
+    filter: &Filter,
+    params: &PointLayerParams<'_>,
+) -> LayerBuilder {
+    let mut layer = LayerBuilder::new(params.layer, params.extent);
+    if tile.z() < params.cluster_zoom {
+        let cp = ClusterParams {
+            grid_cells: params.grid_cells,
+            max_zoom: params.cluster_zoom,
+            extent: params.extent,
+        };
+        let count_keys: Vec<String> = index
+            .categories()
+            .iter()
+            .map(|c| format!("count:{c}"))
+            .collect();
+        for c in cluster_tile(index, tile, filter, &cp) {
+            add_cluster(&mut layer, index, &c, params, &count_keys);
+        }
+        return layer;
+    }
+    for row in buffered_rows(index, tile, filter, params) {
+        let Some(p) = index.point(row) else { continue };
+        let (x, y) = coord::world_to_tile(p.world.0, p.world.1, tile, params.extent);
+        add_single(&mut layer, index, p.fid, p.time, p.category, [x, y], params);
+    }
+    layer
+}
+
+fn add_cluster(
+    layer: &mut LayerBuilder,
+    index: &PointIndex,
+    c: &ClusterFeature,
+    params: &PointLayerParams<'_>,
+    count_keys: &[String],
+) {
+    if let (1, Some(fid)) = (c.count, c.fid) {
+        let category = c.categories.first().map(|&(cat, _)| cat);
+        add_single(layer, index, fid, c.time, category, [c.x, c.y], params);
+        return;
+    }
+    let mut props = vec![
+        ("cluster", PropValue::Bool(true)),
+        ("point_count", PropValue::UInt(c.count)),
+        ("point_count_abbreviated", abbreviate(c.count).into()),
+        (
+            "cluster_expansion_zoom",
+            PropValue::UInt(c.expansion_zoom.into()),
+        ),
+    ];
+    if params.category_field.is_some() {
+        for &(cat, n) in &c.categories {
+            if let Some(k) = count_keys.get(cat as usize) {
+                props.push((k.as_str(), PropValue::UInt(n)));
+            }
+        }
+    }
+    layer.add_feature(None, &TileGeometry::Points(vec![[c.x, c.y]]), &props);
+}
+
+fn add_single(
+    layer: &mut LayerBuilder,
+    index: &PointIndex,
+    fid: i64,
+    time: Option<(i64, i64)>,
+    category: Option<u32>,
+    at: [i32; 2],
+    params: &PointLayerParams<'_>,
+) {
+    let mut props = vec![("fid", PropValue::Int(fid))];
+    if let (Some(field), Some(name)) = (
+        params.category_field,
+        category.and_then(|c| index.category_name(c)),
+    ) {
+        props.push((field, name.into()));
+    }
+    if let Some((start, end)) = time {
+        props.push(("time_start", format_utc(start).into()));
+        if end != start {
+            props.push(("time_end", format_utc(end).into()));
+        }
+    }
+    let id = u64::try_from(fid).ok();
+    layer.add_feature(id, &TileGeometry::Points(vec![at]), &props);
+}
+
+/// Rows of the points in `tile` and in a `buffer`-wide ring around it (taken from the
+/// eight neighbours, which is why the buffer is capped at one tile), in tile-major order.
+fn buffered_rows<'a>(
+    index: &'a PointIndex,
+    tile: TileCoord,
+    filter: &'a Filter,
+    params: &PointLayerParams<'_>,
+) -> impl Iterator<Item = usize> + 'a {
+    let size = 1i64 << (32 - i64::from(tile.z()));
+    let pad = if params.extent == 0 {
+        0
+    } else {
+        size * i64::from(params.buffer.min(params.extent)) / i64::from(params.extent)
+    };
+    let (ox, oy) = tile.world_origin();
+    let (x0, y0) = (i64::from(ox) - pad, i64::from(oy) - pad);
+    let (x1, y1) = (i64::from(ox) + size + pad, i64::from(oy) + size + pad);
+    let mut tiles = vec![tile];
+    if pad > 0 {
+        for (dx, dy) in [
+            (-1, -1),
+            (0, -1),
+            (1, -1),
+            (-1, 0),
+            (1, 0),
+            (-1, 1),
+            (0, 1),
+            (1, 1),
+        ] {
+            let (nx, ny) = (i64::from(tile.x()) + dx, i64::from(tile.y()) + dy);
+            if let (Ok(nx), Ok(ny)) = (u32::try_from(nx), u32::try_from(ny))
+                && let Ok(t) = TileCoord::new(tile.z(), nx, ny)
+            {
+                tiles.push(t);
+            }
+        }
+    }
+    tiles.into_iter().flat_map(move |t| {
+        index.filtered(index.range(t), filter).filter(move |&row| {
+            index.point(row).is_some_and(|p| {
+                let (x, y) = (i64::from(p.world.0), i64::from(p.world.1));
+                (x0..x1).contains(&x) && (y0..y1).contains(&y)
+            })
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tiles::encode_tile;
+    use crate::tiles::points::tests::{names, random_points};
+    use mvt_reader::{Reader, feature::Value};
+
+    fn params(cluster_zoom: u8, buffer: u32) -> PointLayerParams<'static> {
+        PointLayerParams {
+            layer: "crime",
+            cluster_zoom,
+            grid_cells: 16,
+            buffer,
+            extent: 4096,
+            category_field: Some("type"),
+        }
+    }
+
+    fn decode(layer: LayerBuilder) -> Vec<mvt_reader::feature::Feature> {
+        let Some(bytes) = encode_tile(&[layer]) else {
+            return vec![];
+        };
+        Reader::new(bytes).unwrap().get_features(0).unwrap()
+    }
+
+    #[test]
+    fn clustered_tile_accounts_for_every_point() {
+        let pts = random_points(3000, 5);
+        let ix = PointIndex::build(pts, names()).unwrap();
+        let tile = coord::tile_of(-4.0, 54.0, 4).unwrap();
+        let f = Filter {
+            categories: Some(vec![1, 2]),
+            ..Filter::default()
+        };
+        let feats = decode(render_points(&ix, tile, &f, &params(12, 64)));
+        let expected = ix.filtered(ix.range(tile), &f).count() as u64;
+        let mut total = 0;
+        for feat in &feats {
+            let p = feat.properties.as_ref().unwrap();
+            match p.get("point_count") {
+                Some(Value::UInt(n)) => {
+                    total += n;
+                    assert_eq!(p["cluster"], Value::Bool(true));
+                    let split: u64 = p
+                        .iter()
+                        .filter(|(k, _)| k.starts_with("count:"))
+                        .map(|(_, v)| match v {
+                            Value::UInt(n) => *n,
+                            _ => 0,
+                        })
+                        .sum();
+                    assert_eq!(split, *n, "every filtered point has a category");
+                    assert!(
+                        matches!(p["cluster_expansion_zoom"], Value::UInt(z) if (5..=13).contains(&z))
+                    );
+                    assert!(matches!(&p["point_count_abbreviated"], Value::String(_)));
+                    assert_eq!(feat.id, None);
+                }
+                _ => {
+                    total += 1;
+                    assert!(
+                        matches!(p["type"], Value::String(ref s) if s == "drugs" || s == "robbery")
+                    );
+                    assert_eq!(
+                        feat.id.map(|i| Value::SInt(i as i64)),
+                        Some(p["fid"].clone())
+                    );
+                }
+            }
+        }
+        assert!(feats.len() > 1);
+        assert_eq!(total, expected);
+    }
+
+    #[test]
+    fn unclustered_tile_has_single_points_with_properties() {
+        let pts = vec![
+            crate::tiles::PointRecord {
+                fid: 3,
+                lon: -0.1,
+                lat: 51.5,
+                time: Some((0, 86_400)),
+                category: Some(0),
+            },
+            crate::tiles::PointRecord {
+                fid: -1,
+                lon: -0.1,
+                lat: 51.5,
+                time: None,
+                category: None,
+            },
+        ];
+        let ix = PointIndex::build(pts, names()).unwrap();
+        let tile = coord::tile_of(-0.1, 51.5, 14).unwrap();
+        let feats = decode(render_points(&ix, tile, &Filter::default(), &params(14, 0)));
+        assert_eq!(feats.len(), 2);
+        let a = feats.iter().find(|f| f.id == Some(3)).unwrap();
+        let p = a.properties.as_ref().unwrap();
+        assert_eq!(p["type"], Value::String("burglary".into()));
+        assert_eq!(
+            p["time_start"],
+            Value::String("1970-01-01T00:00:00Z".into())
+        );
+        assert_eq!(p["time_end"], Value::String("1970-01-02T00:00:00Z".into()));
+        let b = feats.iter().find(|f| f.id.is_none()).unwrap();
+        assert_eq!(
+            b.properties.as_ref().unwrap().len(),
+            1,
+            "only fid for a bare point"
+        );
+        // Empty tile: nothing to encode.
+        let away = coord::tile_of(100.0, 0.0, 14).unwrap();
+        assert!(render_points(&ix, away, &Filter::default(), &params(14, 64)).is_empty());
+    }
+
+    #[test]
+    fn buffer_brings_in_neighbours_points_near_the_seam() {
+        let tile = coord::tile_of(-0.1, 51.5, 14).unwrap();
+        let b = tile.bounds_lonlat();
+        let w = b.max_x - b.min_x;
+        let rec = |fid, lon| crate::tiles::PointRecord {
+            fid,
+            lon,
+            lat: (b.min_y + b.max_y) / 2.0,
+            time: None,
+            category: None,
+        };
+        // Just east of the tile (1% of its width: within a 64/4096 buffer), and far east.
+        let ix = PointIndex::build(
+            vec![rec(1, b.max_x + w * 0.01), rec(2, b.max_x + w * 0.5)],
+            vec![],
+        )
+        .unwrap();
+        let got = decode(render_points(
+            &ix,
+            tile,
+            &Filter::default(),
+            &params(10, 64),
+        ));
+        assert_eq!(got.iter().map(|f| f.id).collect::<Vec<_>>(), vec![Some(1)]);
+        assert!(decode(render_points(&ix, tile, &Filter::default(), &params(10, 0))).is_empty());
+    }
+}
