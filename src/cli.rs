@@ -60,6 +60,38 @@ pub struct ServeArgs {
     /// Base URL clients reach this server at (for absolute links behind a proxy).
     #[arg(long, env = "TESSERA_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Tile buffer in tile units (of 4096 per tile side) that clipped shapes may reach.
+    #[arg(long, env = "TESSERA_TILE_BUFFER", default_value_t = 64, value_parser = clap::value_parser!(u32).range(0..=4096))]
+    pub tile_buffer: u32,
+    /// Memory for cached tiles, in MiB (0 turns the tile cache off).
+    #[arg(long, env = "TESSERA_TILE_CACHE_MB", default_value_t = 64)]
+    pub tile_cache_mb: usize,
+    /// Cache-Control header of tiles.
+    #[arg(
+        long,
+        env = "TESSERA_TILE_CACHE_CONTROL",
+        default_value = "public, max-age=300"
+    )]
+    pub tile_cache_control: String,
+    /// gzip level of tiles, 0-9 (0: leave compression to the general layer).
+    #[arg(long, env = "TESSERA_TILE_GZIP_LEVEL", default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=9))]
+    pub tile_gzip_level: u32,
+    /// Zoom from which points are drawn one by one (default: chosen per dataset from its density).
+    #[arg(long, env = "TESSERA_CLUSTER_ZOOM", value_parser = clap::value_parser!(u8).range(0..=24))]
+    pub cluster_zoom: Option<u8>,
+}
+
+impl ServeArgs {
+    pub fn tile_config(&self) -> crate::render::TileConfig {
+        crate::render::TileConfig {
+            buffer: self.tile_buffer,
+            cache_bytes: self.tile_cache_mb << 20,
+            cache_control: self.tile_cache_control.clone(),
+            gzip_level: self.tile_gzip_level,
+            cluster_zoom: self.cluster_zoom,
+            ..crate::render::TileConfig::default()
+        }
+    }
 }
 
 #[derive(Debug, Args)]

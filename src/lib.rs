@@ -16,6 +16,7 @@ pub mod config;
 pub mod http;
 pub mod ingest;
 pub mod model;
+pub mod render;
 pub mod spatial;
 pub mod store;
 pub mod tiles;

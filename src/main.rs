@@ -40,7 +40,13 @@ fn main() -> Result<()> {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            runtime.block_on(tessera::http::serve(catalog, args.listen, args.public_url))?;
+            let tiles = args.tile_config();
+            runtime.block_on(tessera::http::serve(
+                catalog,
+                args.listen,
+                args.public_url,
+                tiles,
+            ))?;
         }
     }
     Ok(())

@@ -3,18 +3,20 @@
 
 use super::error::ApiError;
 use super::features::with_snapshot;
-use super::{base_url, content_type, html, AppState};
+use super::{AppState, base_url, content_type, html};
 use crate::model::{DatasetId, DatasetInfo, DatasetKind, Value};
 use crate::store::Snapshot;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use serde_json::{json, Value as Json};
+use serde_json::{Value as Json, json};
 use std::path::PathBuf;
 
 /// Colour-blind-safe palette (Okabe–Ito, then Tableau tones) for category values.
-const PALETTE: [&str; 10] =
-    ["#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442", "#7f3c8d", "#11a579", "#3969ac"];
+const PALETTE: [&str; 10] = [
+    "#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442", "#7f3c8d",
+    "#11a579", "#3969ac",
+];
 const OTHER: &str = "#888888";
 /// Categories shown in the legend and coloured; the rest are "other".
 pub const TOP_CATEGORIES: usize = 10;
@@ -23,7 +25,11 @@ pub const TOP_CATEGORIES: usize = 10;
 /// checkout, else where the crate was built.
 pub fn resource_dir(name: &str) -> PathBuf {
     let local = PathBuf::from(name);
-    if local.is_dir() { local } else { PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(name) }
+    if local.is_dir() {
+        local
+    } else {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(name)
+    }
 }
 
 /// A category value's colour: semantic for inspection results, else the palette by rank.
@@ -43,10 +49,22 @@ fn colour(kind: DatasetKind, value: &str, rank: usize) -> &'static str {
     PALETTE.get(rank).copied().unwrap_or(OTHER)
 }
 
+/// The category legend of a dataset: its field and top values with colours and counts.
+pub type Legend = (String, Vec<LegendEntry>);
+/// One legend line: value, colour, count.
+pub type LegendEntry = (String, &'static str, u64);
+
 /// The category legend of a dataset: top values with colours and counts.
-pub fn categories(snap: &dyn Snapshot, ds: &DatasetInfo) -> Result<Option<(String, Vec<(String, &'static str, u64)>)>, ApiError> {
-    let Some(field) = ds.meta.category.clone() else { return Ok(None) };
-    let Some(i) = ds.field_index(&field) else { return Ok(None) };
+pub fn categories(
+    snap: &dyn Snapshot,
+    ds: &DatasetInfo,
+) -> Result<Option<Legend>, ApiError> {
+    let Some(field) = ds.meta.category.clone() else {
+        return Ok(None);
+    };
+    let Some(i) = ds.field_index(&field) else {
+        return Ok(None);
+    };
     let values = snap.top_values(ds, i, TOP_CATEGORIES)?;
     let list = values
         .into_iter()
@@ -80,10 +98,16 @@ fn replace_tokens(v: &mut Json, tokens: &[(&str, Json)]) {
 }
 
 /// Builds the complete style of a dataset from the template of its kind.
-pub fn style(base: &str, ds: &DatasetInfo, cats: &Option<(String, Vec<(String, &'static str, u64)>)>) -> Result<Json, ApiError> {
+pub fn style(
+    base: &str,
+    ds: &DatasetInfo,
+    cats: &Option<Legend>,
+) -> Result<Json, ApiError> {
     let path = resource_dir("styles").join(format!("{}.json", ds.meta.kind.name()));
-    let text = std::fs::read_to_string(&path).map_err(|e| ApiError::internal(format!("{}: {e}", path.display())))?;
-    let mut style: Json = serde_json::from_str(&text).map_err(|e| ApiError::internal(format!("{}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| ApiError::internal(format!("{}: {e}", path.display())))?;
+    let mut style: Json = serde_json::from_str(&text)
+        .map_err(|e| ApiError::internal(format!("{}: {e}", path.display())))?;
     let field = cats.as_ref().map(|(f, _)| f.clone()).unwrap_or_default();
     let colour_expr = match cats {
         Some((f, values)) if !values.is_empty() => {
@@ -98,8 +122,14 @@ pub fn style(base: &str, ds: &DatasetInfo, cats: &Option<(String, Vec<(String, &
         _ => json!(PALETTE[0]),
     };
     let tokens = [
-        ("__TILEJSON__", json!(format!("{base}/tiles/{}?v={}", ds.id, ds.version))),
-        ("__GLYPHS__", json!(format!("{base}/fonts/{{fontstack}}/{{range}}.pbf"))),
+        (
+            "__TILEJSON__",
+            json!(format!("{base}/tiles/{}?v={}", ds.id, ds.version)),
+        ),
+        (
+            "__GLYPHS__",
+            json!(format!("{base}/fonts/{{fontstack}}/{{range}}.pbf")),
+        ),
         ("__LAYER__", json!(ds.id.as_str())),
         ("__CATEGORY_FIELD__", json!(field)),
         ("__ATTRIBUTION__", json!(ds.meta.attribution)),
@@ -112,7 +142,8 @@ pub fn style(base: &str, ds: &DatasetInfo, cats: &Option<(String, Vec<(String, &
 
 fn dataset(snap: &dyn Snapshot, id: &str) -> Result<DatasetInfo, ApiError> {
     let id = DatasetId::parse(id).map_err(|_| ApiError::not_found(format!("no dataset `{id}`")))?;
-    snap.dataset(&id)?.ok_or_else(|| ApiError::not_found(format!("no dataset `{id}`")))
+    snap.dataset(&id)?
+        .ok_or_else(|| ApiError::not_found(format!("no dataset `{id}`")))
 }
 
 /// `GET /styles`: one style per dataset.
@@ -123,11 +154,19 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<R
         .iter()
         .map(|d| json!({"id": d.id, "title": d.meta.title, "kind": d.meta.kind.name(), "url": format!("{base}/styles/{}.json", d.id)}))
         .collect();
-    Ok(([content_type("application/json")], Json::Array(list).to_string()).into_response())
+    Ok((
+        [content_type("application/json")],
+        Json::Array(list).to_string(),
+    )
+        .into_response())
 }
 
 /// `GET /styles/{id}.json`.
-pub async fn get_style(State(state): State<AppState>, Path(file): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn get_style(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let base = base_url(&state, &headers);
     let id = file.strip_suffix(".json").unwrap_or(&file).to_owned();
     let (ds, cats) = with_snapshot(&state, move |s| {
@@ -141,16 +180,26 @@ pub async fn get_style(State(state): State<AppState>, Path(file): Path<String>, 
 }
 
 /// `GET /maps/{id}`: the full-page map (`?embed=1` for the chrome-less embed).
-pub async fn map_page(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+pub async fn map_page(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
     let base = base_url(&state, &headers);
-    let embed = super::params::pairs(q.as_deref())?.iter().any(|(k, v)| k == "embed" && v != "0");
+    let embed = super::params::pairs(q.as_deref())?
+        .iter()
+        .any(|(k, v)| k == "embed" && v != "0");
     let (ds, cats, polygons) = with_snapshot(&state, move |s| {
         let ds = dataset(s, &id)?;
         let cats = categories(s, &ds)?;
         let polygons: Vec<DatasetInfo> = s
             .datasets()?
             .into_iter()
-            .filter(|d| matches!(d.geometry_type.as_deref(), Some("Polygon" | "MultiPolygon")) && d.id != ds.id)
+            .filter(|d| {
+                matches!(d.geometry_type.as_deref(), Some("Polygon" | "MultiPolygon"))
+                    && d.id != ds.id
+            })
             .collect();
         Ok((ds, cats, polygons))
     })
@@ -176,9 +225,12 @@ pub async fn map_page(State(state): State<AppState>, Path(id): Path<String>, hea
         "clusterZoom": state.tiles.cluster_zoom(&ds),
     });
     let path = resource_dir("assets").join("templates/map.html");
-    let template = std::fs::read_to_string(&path).map_err(|e| ApiError::internal(format!("{}: {e}", path.display())))?;
+    let template = std::fs::read_to_string(&path)
+        .map_err(|e| ApiError::internal(format!("{}: {e}", path.display())))?;
     // JSON inside <script>: escape '<' so no "</script>" can end it early.
     let config_text = config.to_string().replace('<', "\\u003c");
-    let page = template.replace("{{TITLE}}", &html::esc(&ds.meta.title)).replace("{{CONFIG_JSON}}", &config_text);
+    let page = template
+        .replace("{{TITLE}}", &html::esc(&ds.meta.title))
+        .replace("{{CONFIG_JSON}}", &config_text);
     Ok(([content_type("text/html; charset=utf-8")], page).into_response())
 }

@@ -5,10 +5,13 @@
 pub mod error;
 mod features;
 mod html;
+mod maps;
 mod openapi;
 mod output;
 pub mod params;
+mod tiles;
 
+use crate::render::{Renderer, TileConfig};
 use crate::store::Catalog;
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -18,6 +21,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::CorsLayer;
+use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 /// What every handler can reach.
@@ -26,6 +30,17 @@ pub struct AppState {
     pub catalog: Arc<dyn Catalog>,
     /// Base URL for links, when the server sits behind a proxy that rewrites hosts.
     pub public_url: Option<String>,
+    pub tiles: Arc<Renderer>,
+}
+
+impl AppState {
+    pub fn new(catalog: Arc<dyn Catalog>, public_url: Option<String>, tiles: TileConfig) -> Self {
+        Self {
+            catalog,
+            public_url,
+            tiles: Arc::new(Renderer::new(tiles)),
+        }
+    }
 }
 
 impl std::fmt::Debug for AppState {
@@ -48,6 +63,22 @@ pub fn router(state: AppState) -> Router {
         .route("/collections/{id}/queryables", get(features::queryables))
         .route("/collections/{id}/items", get(features::items))
         .route("/collections/{id}/histogram", get(features::histogram))
+        .route("/collections/{id}/tiles", get(tiles::tilesets))
+        .route("/collections/{id}/tiles/{tms}", get(tiles::tileset))
+        .route(
+            "/collections/{id}/tiles/WebMercatorQuad/{z}/{y}/{x}",
+            get(tiles::ogc_tile),
+        )
+        .route("/tiles/{ids}", get(tiles::tilejson_handler))
+        .route("/tiles/{ids}/{z}/{x}/{file}", get(tiles::tile))
+        .route("/styles", get(maps::list))
+        .route("/styles/{file}", get(maps::get_style))
+        .route("/maps/{id}", get(maps::map_page))
+        .nest_service("/assets", ServeDir::new(maps::resource_dir("assets")))
+        .nest_service(
+            "/fonts",
+            ServeDir::new(maps::resource_dir("assets").join("fonts")),
+        )
         .route("/collections/{id}/items/{fid}", get(features::item))
         .fallback(|| async { error::ApiError::not_found("no such resource") })
         // Responses differ by Accept (JSON or HTML): caches must key on it.
@@ -65,16 +96,31 @@ pub async fn serve<C: Catalog + 'static>(
     catalog: C,
     listen: SocketAddr,
     public_url: Option<String>,
+    tiles: TileConfig,
 ) -> std::io::Result<()> {
-    let state = AppState {
-        catalog: Arc::new(catalog),
-        public_url,
-    };
+    let state = AppState::new(Arc::new(catalog), public_url, tiles);
+    warm_up(&state);
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!("serving on http://{}", listener.local_addr()?);
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
+}
+
+/// Builds the point indexes in the background, so the first map view does not wait.
+fn warm_up(state: &AppState) {
+    let (catalog, tiles) = (state.catalog.clone(), state.tiles.clone());
+    tokio::task::spawn_blocking(move || {
+        let result = catalog.snapshot().and_then(|snap| {
+            for ds in snap.datasets()? {
+                tiles.point_source(&*snap, &ds)?;
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not build the point indexes ahead of time");
+        }
+    });
 }
 
 /// Ctrl-C or SIGTERM (what service managers and CI send).

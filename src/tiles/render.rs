@@ -22,6 +22,9 @@ pub struct PointLayerParams<'a> {
     pub extent: u32,
     /// The property that names each point's category, if the dataset has one.
     pub category_field: Option<&'a str>,
+    /// Served feature ids by fid - 1, for datasets whose ids are the input's own (the
+    /// `fid` property then carries them, so a client can fetch the feature).
+    pub ids: Option<&'a [String]>,
 }
 
 /// Renders the points of `tile` that pass `filter` into a layer ready for
@@ -104,7 +107,16 @@ fn add_single(
     at: [i32; 2],
     params: &PointLayerParams<'_>,
 ) {
-    let mut props = vec![("fid", PropValue::Int(fid))];
+    // `fid` is the id served by /items: the input's own id where the dataset has them.
+    let served = params
+        .ids
+        .and_then(|ids| usize::try_from(fid - 1).ok().and_then(|i| ids.get(i)))
+        .filter(|s| !s.is_empty());
+    let fid_prop = match served {
+        Some(s) => PropValue::String(s.clone()),
+        None => PropValue::Int(fid),
+    };
+    let mut props = vec![("fid", fid_prop)];
     if let (Some(field), Some(name)) = (
         params.category_field,
         category.and_then(|c| index.category_name(c)),
@@ -183,6 +195,7 @@ mod tests {
             buffer,
             extent: 4096,
             category_field: Some("type"),
+            ids: None,
         }
     }
 

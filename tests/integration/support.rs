@@ -7,6 +7,7 @@ use tempfile::TempDir;
 use tessera::http::{AppState, router};
 use tessera::ingest::IngestOptions;
 use tessera::model::{DatasetId, DatasetInfo, DatasetMeta};
+use tessera::render::TileConfig;
 use tessera::store::sqlite::SqliteCatalog;
 use tessera::store::{Catalog, ImportReport, ImportRequest, StoreError};
 
@@ -96,10 +97,7 @@ impl Server {
     /// Starts a server over an empty catalog; call from within a Tokio runtime.
     pub async fn start() -> Self {
         let data = TestCatalog::new();
-        let state = AppState {
-            catalog: data.catalog.clone(),
-            public_url: None,
-        };
+        let state = AppState::new(data.catalog.clone(), None, TileConfig::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");

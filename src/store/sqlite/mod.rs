@@ -56,6 +56,7 @@ impl SqliteCatalog {
         conn.pragma_update(None, "busy_timeout", 10_000)?;
         conn.pragma_update(None, "cache_size", -65_536)?;
         conn.execute_batch(SCHEMA).map_err(open_err)?;
+        migrate(&conn).map_err(open_err)?;
         import::register_functions(&conn)?;
         let catalog = Self {
             path: path.to_owned(),
@@ -154,6 +155,42 @@ impl Catalog for SqliteCatalog {
 pub struct Tables {
     pub generation: i64,
     pub block: i64,
+}
+
+/// Brings catalogs written by earlier versions up to the current schema.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let has_block: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('datasets') WHERE name = 'block'")?
+        .exists([])?;
+    if !has_block {
+        // Catalogs from before block indexing have one R*Tree entry per row.
+        conn.execute_batch("ALTER TABLE datasets ADD COLUMN block INTEGER NOT NULL DEFAULT 1")?;
+    }
+    // R*Trees from before the block index named their columns like the feature table's;
+    // rebuild them in the current form (one entry per `block` rows).
+    let tables: Vec<(i64, i64)> = conn
+        .prepare("SELECT gen, block FROM datasets")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (g, block) in tables {
+        let old_form = conn
+            .prepare(&format!(
+                "SELECT 1 FROM pragma_table_info('r_{g}') WHERE name = 'minx'"
+            ))?
+            .exists([])?;
+        if old_form {
+            tracing::info!(
+                table = g,
+                "rebuilding an R*Tree from an earlier catalog version"
+            );
+            conn.execute_batch(&format!(
+                "DROP TABLE r_{g}; CREATE VIRTUAL TABLE r_{g} USING rtree(id, x0, x1, y0, y1);
+                 INSERT INTO r_{g} SELECT (fid - 1) / {block}, min(minx), max(maxx), min(miny), max(maxy)
+                 FROM f_{g} WHERE minx IS NOT NULL GROUP BY (fid - 1) / {block};"
+            ))?;
+        }
+    }
+    Ok(())
 }
 
 /// Reads the `datasets` row of `id`: its metadata and the generation of its tables.

@@ -1,0 +1,368 @@
+//! Vector tiles: `/tiles/{ids}/{z}/{x}/{y}.mvt`, TileJSON 3.0 at `/tiles/{ids}`, and OGC
+//! API - Tiles under `/collections/{id}/tiles`. Filters are the items filters (one query
+//! model); a property filter applies to the layers that have that property.
+
+use super::error::ApiError;
+use super::features::with_snapshot;
+use super::params::{self, ParamSet};
+use super::{AppState, base_url, content_type};
+use crate::model::{DatasetId, DatasetInfo};
+use crate::render::LayerRequest;
+use crate::store::Snapshot;
+use crate::tiles::TileCoord;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value as Json, json};
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::sync::Arc;
+
+/// A tile's cache key and its bytes (`None`: empty tile).
+type Rendered = (String, Option<Arc<Vec<u8>>>);
+
+const MVT: &str = "application/vnd.mapbox-vector-tile";
+/// Parameters that apply to every layer; the rest must name a property of some layer.
+const SHARED: [&str; 2] = ["datetime", "within"];
+
+/// Loads the comma-separated datasets of a tile URL; unknown ones are a 404.
+fn load_datasets(snap: &dyn Snapshot, ids: &str) -> Result<Vec<DatasetInfo>, ApiError> {
+    let mut out: Vec<DatasetInfo> = Vec::new();
+    for id in ids.split(',') {
+        let parsed =
+            DatasetId::parse(id).map_err(|_| ApiError::not_found(format!("no dataset `{id}`")))?;
+        if out.iter().any(|d| d.id == parsed) {
+            continue;
+        }
+        out.push(
+            snap.dataset(&parsed)?
+                .ok_or_else(|| ApiError::not_found(format!("no dataset `{id}`")))?,
+        );
+    }
+    Ok(out)
+}
+
+/// Splits the tile query into per-layer filters: `datetime` goes to layers that have time,
+/// a property filter to layers that have the property; a parameter no layer takes is a 400.
+fn layer_requests(
+    snap: &dyn Snapshot,
+    datasets: &[DatasetInfo],
+    raw: Option<&str>,
+) -> Result<Vec<LayerRequest>, ApiError> {
+    let pairs = params::pairs(raw)?;
+    for (k, _) in &pairs {
+        if k != "v"
+            && !SHARED.contains(&k.as_str())
+            && !datasets.iter().any(|d| d.field_index(k).is_some())
+        {
+            return Err(ApiError::bad_param(k, format!("unknown parameter `{k}`")));
+        }
+    }
+    let mut layers = Vec::with_capacity(datasets.len());
+    for ds in datasets {
+        let own: Vec<(String, String)> = pairs
+            .iter()
+            .filter(|(k, _)| match k.as_str() {
+                "datetime" => ds.time_extent.is_some(),
+                "within" => true,
+                "v" => false,
+                k => ds.field_index(k).is_some(),
+            })
+            .cloned()
+            .collect();
+        let raw = serde_urlencoded::to_string(&own).map_err(ApiError::internal)?;
+        let mut req = params::parse_items(ds, Some(&raw), ParamSet::Tiles)?;
+        params::resolve_within(snap, &mut req)?;
+        req.query.limit = None;
+        layers.push(LayerRequest {
+            dataset: ds.clone(),
+            query: req.query,
+        });
+    }
+    Ok(layers)
+}
+
+fn parse_coord(z: &str, x: &str, y: &str) -> Result<TileCoord, ApiError> {
+    let num = |name: &str, v: &str| {
+        v.parse::<u32>()
+            .map_err(|_| ApiError::bad_param(name, format!("`{v}` is not a tile {name}")))
+    };
+    let (z, x, y) = (num("z", z)?, num("x", x)?, num("y", y)?);
+    let z = u8::try_from(z).map_err(|_| ApiError::not_found(format!("no zoom level {z}")))?;
+    TileCoord::new(z, x, y).map_err(|e| ApiError::not_found(e.to_string()))
+}
+
+/// Normalised filter text for cache keys and ETags (parameter order does not matter).
+fn filter_key(raw: Option<&str>) -> String {
+    let mut pairs = params::pairs(raw).unwrap_or_default();
+    pairs.retain(|(k, _)| k != "v");
+    pairs.sort();
+    serde_urlencoded::to_string(pairs).unwrap_or_default()
+}
+
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',').any(|e| {
+                e.split(';')
+                    .next()
+                    .is_some_and(|t| t.trim() == "gzip" || t.trim() == "*")
+            })
+        })
+}
+
+/// `GET /tiles/{ids}/{z}/{x}/{y}.mvt` (or `.pbf`).
+pub async fn tile(
+    State(state): State<AppState>,
+    Path((ids, z, x, file)): Path<(String, String, String, String)>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let y = file
+        .strip_suffix(".mvt")
+        .or_else(|| file.strip_suffix(".pbf"))
+        .ok_or_else(|| ApiError::not_found("tiles end in .mvt or .pbf"))?;
+    serve_tile(state, ids, parse_coord(&z, &x, y)?, headers, q).await
+}
+
+/// `GET /collections/{id}/tiles/WebMercatorQuad/{z}/{y}/{x}` (OGC order: row before column).
+pub async fn ogc_tile(
+    State(state): State<AppState>,
+    Path((id, z, y, x)): Path<(String, String, String, String)>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    serve_tile(state, id, parse_coord(&z, &x, &y)?, headers, q).await
+}
+
+async fn serve_tile(
+    state: AppState,
+    ids: String,
+    coord: TileCoord,
+    headers: HeaderMap,
+    q: Option<String>,
+) -> Result<Response, ApiError> {
+    let gzip = accepts_gzip(&headers) && state.tiles.config.gzip_level > 0;
+    let renderer = state.tiles.clone();
+    let catalog = state.catalog.clone();
+    let filter = filter_key(q.as_deref());
+    let result = tokio::task::spawn_blocking(
+        move || -> Result<Rendered, ApiError> {
+            let snap = catalog.snapshot()?;
+            let datasets = load_datasets(&*snap, &ids)?;
+            let versions: Vec<String> = datasets
+                .iter()
+                .map(|d| format!("{}@{}", d.id, d.version))
+                .collect();
+            let key = format!(
+                "{}|{coord}|{filter}|{}",
+                versions.join(","),
+                if gzip { "gz" } else { "raw" }
+            );
+            if let Some(hit) = renderer.cache.get(&key) {
+                return Ok((key, Some(hit)));
+            }
+            let layers = layer_requests(&*snap, &datasets, q.as_deref())?;
+            let Some(raw) = renderer.render(&*snap, &layers, coord)? else {
+                return Ok((key, None));
+            };
+            let bytes = if gzip {
+                let mut enc = flate2::write::GzEncoder::new(
+                    Vec::with_capacity(raw.len() / 2),
+                    flate2::Compression::new(renderer.config.gzip_level),
+                );
+                enc.write_all(&raw).map_err(ApiError::internal)?;
+                enc.finish().map_err(ApiError::internal)?
+            } else {
+                raw
+            };
+            let bytes = Arc::new(bytes);
+            renderer.cache.put(key.clone(), bytes.clone());
+            Ok((key, Some(bytes)))
+        },
+    )
+    .await??;
+    let (key, body) = result;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.trim_end_matches("|gz")
+        .trim_end_matches("|raw")
+        .hash(&mut h);
+    let etag = HeaderValue::from_str(&format!("\"t{:x}\"", h.finish()))
+        .unwrap_or(HeaderValue::from_static("\"t\""));
+    let cache_control = HeaderValue::from_str(&state.tiles.config.cache_control)
+        .unwrap_or(HeaderValue::from_static("no-cache"));
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim() == etag.to_str().unwrap_or("") || t.trim() == "*")
+        });
+    let mut resp = if matches {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        match body {
+            None => StatusCode::NO_CONTENT.into_response(),
+            Some(bytes) => {
+                let mut r = Response::new(Body::from(bytes.as_ref().clone()));
+                r.headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static(MVT));
+                if gzip {
+                    r.headers_mut()
+                        .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                }
+                r
+            }
+        }
+    };
+    let h = resp.headers_mut();
+    h.insert(header::ETAG, etag);
+    h.insert(header::CACHE_CONTROL, cache_control);
+    h.append(header::VARY, HeaderValue::from_static("accept-encoding"));
+    Ok(resp)
+}
+
+fn tilejson(base: &str, datasets: &[DatasetInfo], query: &str, state: &AppState) -> Json {
+    let ids: Vec<&str> = datasets.iter().map(|d| d.id.as_str()).collect();
+    let versions: Vec<String> = datasets.iter().map(|d| d.version.to_string()).collect();
+    let mut tile_query = format!("v={}", versions.join("."));
+    if !query.is_empty() {
+        tile_query.push('&');
+        tile_query.push_str(query);
+    }
+    let mut bounds: Option<crate::model::Bounds> = None;
+    for d in datasets {
+        if let Some(b) = d.bounds {
+            match &mut bounds {
+                Some(acc) => acc.extend(&b),
+                None => bounds = Some(b),
+            }
+        }
+    }
+    let b = bounds
+        .map(|b| b.to_array())
+        .unwrap_or([-180.0, -85.051_128_78, 180.0, 85.051_128_78]);
+    let layers: Vec<Json> = datasets
+        .iter()
+        .map(|d| {
+            let mut fields = serde_json::Map::new();
+            fields.insert("fid".into(), json!("feature id (use it with /collections/{id}/items/{fid})"));
+            for f in &d.fields {
+                fields.insert(f.name.clone(), json!(f.ty.name()));
+            }
+            if d.geometry_type.as_deref() == Some("Point") {
+                fields.insert("cluster".into(), json!("boolean: true for clusters"));
+                fields.insert("point_count".into(), json!("integer: points in a cluster"));
+                fields.insert("point_count_abbreviated".into(), json!("string: 1.2k"));
+                fields.insert("cluster_expansion_zoom".into(), json!("integer: zoom at which a cluster splits"));
+                fields.insert("time_start".into(), json!("datetime"));
+            }
+            json!({"id": d.id, "description": d.meta.title, "fields": fields, "minzoom": 0, "maxzoom": 22,
+                   "tessera:cluster_zoom": state.tiles.cluster_zoom(d)})
+        })
+        .collect();
+    let attribution: Vec<&str> = datasets
+        .iter()
+        .map(|d| d.meta.attribution.as_str())
+        .filter(|a| !a.is_empty())
+        .collect();
+    let span = (b[2] - b[0]).max(b[3] - b[1]).max(1e-6);
+    let zoom = (360.0 / span).log2().clamp(0.0, 16.0).floor();
+    json!({
+        "tilejson": "3.0.0",
+        "name": datasets.iter().map(|d| d.meta.title.as_str()).collect::<Vec<_>>().join(" + "),
+        "description": datasets.iter().map(|d| d.meta.description.as_str()).collect::<Vec<_>>().join(" "),
+        "attribution": attribution.join("; "),
+        "scheme": "xyz",
+        "tiles": [format!("{base}/tiles/{}/{{z}}/{{x}}/{{y}}.mvt?{tile_query}", ids.join(","))],
+        "vector_layers": layers,
+        "bounds": b,
+        "center": [(b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0, zoom],
+        "minzoom": 0,
+        "maxzoom": 22,
+    })
+}
+
+/// `GET /tiles/{ids}` (or `/tiles/{ids}.json`): TileJSON 3.0; filters given here are carried
+/// into the tile URLs.
+pub async fn tilejson_handler(
+    State(state): State<AppState>,
+    Path(ids): Path<String>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let ids = ids.strip_suffix(".json").unwrap_or(&ids).to_owned();
+    let base = base_url(&state, &headers);
+    let query = filter_key(q.as_deref());
+    let datasets = with_snapshot(&state, {
+        let q = q.clone();
+        move |s| {
+            let datasets = load_datasets(s, &ids)?;
+            layer_requests(s, &datasets, q.as_deref())?; // validate the filters now, not per tile
+            Ok(datasets)
+        }
+    })
+    .await?;
+    let body = tilejson(&base, &datasets, &query, &state);
+    Ok(([content_type("application/json")], body.to_string()).into_response())
+}
+
+/// `GET /collections/{id}/tiles`: the tilesets of a collection (one, WebMercatorQuad).
+pub async fn tilesets(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let base = base_url(&state, &headers);
+    let ds = with_snapshot(&state, move |s| {
+        load_datasets(s, &id).map(|mut v| v.remove(0))
+    })
+    .await?;
+    let c = format!("{base}/collections/{}/tiles", ds.id);
+    let body = json!({
+        "links": [{"rel": "self", "href": c, "type": "application/json"}],
+        "tilesets": [{
+            "title": ds.meta.title,
+            "dataType": "vector",
+            "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
+            "tileMatrixSetURI": "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad",
+            "links": [{"rel": "self", "href": format!("{c}/WebMercatorQuad"), "type": "application/json"}],
+        }],
+    });
+    Ok(([content_type("application/json")], body.to_string()).into_response())
+}
+
+/// `GET /collections/{id}/tiles/WebMercatorQuad`: tileset metadata with the templated tile link.
+pub async fn tileset(
+    State(state): State<AppState>,
+    Path((id, tms)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if tms != "WebMercatorQuad" {
+        return Err(ApiError::not_found(format!(
+            "no tile matrix set `{tms}`: only WebMercatorQuad"
+        )));
+    }
+    let base = base_url(&state, &headers);
+    let ds = with_snapshot(&state, move |s| {
+        load_datasets(s, &id).map(|mut v| v.remove(0))
+    })
+    .await?;
+    let c = format!("{base}/collections/{}/tiles/WebMercatorQuad", ds.id);
+    let body = json!({
+        "title": ds.meta.title,
+        "dataType": "vector",
+        "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
+        "tileMatrixSetURI": "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad",
+        "layers": [{"id": ds.id, "dataType": "vector", "geometryType": ds.geometry_type}],
+        "links": [
+            {"rel": "self", "href": c, "type": "application/json"},
+            {"rel": "item", "href": format!("{c}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}"), "type": MVT, "templated": true},
+            {"rel": "describedby", "href": format!("{base}/tiles/{}", ds.id), "type": "application/json", "title": "TileJSON"},
+        ],
+    });
+    Ok(([content_type("application/json")], body.to_string()).into_response())
+}

@@ -1,0 +1,325 @@
+//! Turning catalog data into tiles: the glue between [`crate::store`] and the pure
+//! [`crate::tiles`] core, shared by the HTTP tile endpoints and `tessera tile`.
+//!
+//! Point datasets are drawn from an in-memory [`PointIndex`] (built once per dataset
+//! version, ordered along a Morton curve so any tile is one contiguous range): no tile,
+//! not even z0 of 1.4M points, reads rows from SQLite, except for filters the index does
+//! not hold (other properties, `within=`), which fetch matching ids from the store.
+//! Lines and polygons are read from the store by the buffered tile's box, then clipped.
+
+pub mod cache;
+
+use crate::model::{DatasetId, DatasetInfo, Value};
+use crate::store::{Query, Snapshot, StoreError, StoredGeometry};
+use crate::tiles::{
+    self, Filter, LayerBuilder, PointIndex, PointLayerParams, PointRecord, PropValue, TileCoord,
+};
+use cache::TileCache;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+/// Tile settings.
+#[derive(Debug, Clone)]
+pub struct TileConfig {
+    /// Tile units beyond the edge that clipped geometry may reach (MVT extent units).
+    pub buffer: u32,
+    pub extent: u32,
+    /// Bytes of compressed tiles kept in memory; 0 turns the cache off.
+    pub cache_bytes: usize,
+    /// `Cache-Control` of tile responses.
+    pub cache_control: String,
+    /// gzip level 0-9 for tiles (compression dominates tile CPU; see bench/README.md).
+    pub gzip_level: u32,
+    /// Cells per tile side of the cluster grid.
+    pub grid_cells: u32,
+    /// Fixed cluster zoom for every point dataset; `None` chooses one from each dataset's density.
+    pub cluster_zoom: Option<u8>,
+}
+
+impl Default for TileConfig {
+    fn default() -> Self {
+        Self {
+            buffer: 64,
+            extent: 4096,
+            cache_bytes: 64 << 20,
+            cache_control: "public, max-age=300".into(),
+            gzip_level: 3,
+            grid_cells: tiles::DEFAULT_GRID_CELLS,
+            cluster_zoom: None,
+        }
+    }
+}
+
+/// What the tiles of one point dataset version are drawn from.
+#[derive(Debug)]
+pub struct PointSource {
+    pub version: i64,
+    pub index: PointIndex,
+    pub cluster_zoom: u8,
+    /// The category field's name, when the dataset has one.
+    pub category: Option<String>,
+    /// Served ids by internal key, for datasets whose ids are the input's own.
+    pub ids: Option<Vec<String>>,
+}
+
+/// One layer of a tile request: a dataset and its filters.
+#[derive(Debug, Clone)]
+pub struct LayerRequest {
+    pub dataset: DatasetInfo,
+    pub query: Query,
+}
+
+#[derive(Debug)]
+pub struct Renderer {
+    pub config: TileConfig,
+    pub cache: TileCache,
+    points: Mutex<HashMap<DatasetId, Arc<PointSource>>>,
+    /// Serialises index builds so that concurrent first requests build once.
+    building: Mutex<()>,
+}
+
+impl Renderer {
+    pub fn new(config: TileConfig) -> Self {
+        Self {
+            cache: TileCache::new(config.cache_bytes),
+            config,
+            points: Mutex::default(),
+            building: Mutex::new(()),
+        }
+    }
+
+    fn cached_source(&self, ds: &DatasetInfo) -> Option<Arc<PointSource>> {
+        let map = self.points.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&ds.id).filter(|s| s.version == ds.version).cloned()
+    }
+
+    /// The point source of a point dataset (built on first use per version); `None` for others.
+    pub fn point_source(
+        &self,
+        snap: &dyn Snapshot,
+        ds: &DatasetInfo,
+    ) -> Result<Option<Arc<PointSource>>, StoreError> {
+        if ds.geometry_type.as_deref() != Some("Point") {
+            return Ok(None);
+        }
+        if let Some(s) = self.cached_source(ds) {
+            return Ok(Some(s));
+        }
+        let _guard = self.building.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = self.cached_source(ds) {
+            return Ok(Some(s));
+        }
+        let started = std::time::Instant::now();
+        let source = Arc::new(build_source(snap, ds, &self.config)?);
+        tracing::info!(
+            dataset = %ds.id,
+            points = source.index.len(),
+            cluster_zoom = source.cluster_zoom,
+            mib = source.index.heap_bytes() / (1 << 20),
+            secs = started.elapsed().as_secs_f64(),
+            "point index built"
+        );
+        self.points
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(ds.id.clone(), source.clone());
+        Ok(Some(source))
+    }
+
+    /// The zoom from which points are drawn one by one (for pages and TileJSON).
+    pub fn cluster_zoom(&self, ds: &DatasetInfo) -> Option<u8> {
+        self.cached_source(ds).map(|s| s.cluster_zoom)
+    }
+
+    /// Renders a tile: raw MVT bytes, or `None` when no layer has a feature in it.
+    pub fn render(
+        &self,
+        snap: &dyn Snapshot,
+        layers: &[LayerRequest],
+        tile: TileCoord,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut built = Vec::with_capacity(layers.len());
+        for l in layers {
+            built.push(match self.point_source(snap, &l.dataset)? {
+                Some(source) => self.point_layer(snap, l, &source, tile)?,
+                None => self.shape_layer(snap, l, tile)?,
+            });
+        }
+        Ok(tiles::encode_tile(&built))
+    }
+
+    fn point_layer(
+        &self,
+        snap: &dyn Snapshot,
+        l: &LayerRequest,
+        source: &PointSource,
+        tile: TileCoord,
+    ) -> Result<LayerBuilder, StoreError> {
+        let ds = &l.dataset;
+        let mut filter = Filter {
+            time: l.query.time.map(|t| (t.start, t.end)),
+            ..Filter::default()
+        };
+        let category_index = source.category.as_deref().and_then(|c| ds.field_index(c));
+        let mut rest = Query {
+            within: l.query.within.clone(),
+            ..Query::default()
+        };
+        for (field, values) in &l.query.equals {
+            if Some(*field) == category_index {
+                let names = source.index.categories();
+                let wanted: Vec<u32> = values
+                    .iter()
+                    .filter_map(|v| {
+                        names
+                            .iter()
+                            .position(|n| *n == value_text(v))
+                            .map(|i| i as u32)
+                    })
+                    .collect();
+                filter.categories = Some(wanted);
+            } else {
+                rest.equals.push((*field, values.clone()));
+            }
+        }
+        if !rest.equals.is_empty() || rest.within.is_some() {
+            // Filters the index does not hold: ask the store which ids match in this tile.
+            rest.bbox = vec![tile.bounds_lonlat()];
+            filter.fids = Some(
+                snap.matching_keys(ds, &rest)?
+                    .into_iter()
+                    .collect::<HashSet<i64>>(),
+            );
+        }
+        let params = PointLayerParams {
+            layer: ds.id.as_str(),
+            cluster_zoom: source.cluster_zoom,
+            grid_cells: self.config.grid_cells,
+            buffer: self.config.buffer,
+            extent: self.config.extent,
+            category_field: source.category.as_deref(),
+            ids: source.ids.as_deref(),
+        };
+        Ok(tiles::render_points(&source.index, tile, &filter, &params))
+    }
+
+    fn shape_layer(
+        &self,
+        snap: &dyn Snapshot,
+        l: &LayerRequest,
+        tile: TileCoord,
+    ) -> Result<LayerBuilder, StoreError> {
+        let ds = &l.dataset;
+        let (buffer, extent) = (self.config.buffer, self.config.extent);
+        let mut layer = LayerBuilder::new(ds.id.as_str(), extent);
+        let mut q = l.query.clone();
+        q.bbox = vec![tile.buffered_bounds_lonlat(buffer, extent)];
+        q.limit = None;
+        q.offset = 0;
+        snap.scan(ds, &q, &mut |f| {
+            let geometry = match &f.geometry {
+                Some(StoredGeometry::GeoJson { text, .. }) => {
+                    match text.parse::<geojson::Geometry>() {
+                        Ok(g) => g.value,
+                        Err(_) => return true,
+                    }
+                }
+                Some(StoredGeometry::Point { lon, lat }) => {
+                    geojson::GeometryValue::new_point([*lon, *lat])
+                }
+                None => return true,
+            };
+            let mut props: Vec<(&str, PropValue)> = Vec::with_capacity(ds.fields.len() + 1);
+            props.push(("fid", PropValue::String(f.id.clone())));
+            for (field, v) in ds.fields.iter().zip(&f.values) {
+                if let Some(p) = prop_value(v) {
+                    props.push((field.name.as_str(), p));
+                }
+            }
+            let id = f.id.parse::<u64>().ok();
+            for g in tiles::clip_geometry(&geometry, tile, extent, buffer) {
+                layer.add_feature(id, &g, &props);
+            }
+            true
+        })?;
+        Ok(layer)
+    }
+}
+
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::Integer(i) => i.to_string(),
+        Value::Number(x) => x.to_string(),
+        Value::Boolean(b) => b.to_string(),
+        Value::Text(s) => s.clone(),
+    }
+}
+
+fn prop_value(v: &Value) -> Option<PropValue> {
+    Some(match v {
+        Value::Null => return None,
+        Value::Integer(i) => PropValue::Int(*i),
+        Value::Number(x) => PropValue::Double(*x),
+        Value::Boolean(b) => PropValue::Bool(*b),
+        Value::Text(s) => PropValue::String(s.clone()),
+    })
+}
+
+/// Reads a point dataset's positions, times and categories into an index.
+fn build_source(
+    snap: &dyn Snapshot,
+    ds: &DatasetInfo,
+    config: &TileConfig,
+) -> Result<PointSource, StoreError> {
+    let category = ds
+        .meta
+        .category
+        .clone()
+        .filter(|c| ds.field_index(c).is_some());
+    let field = category.as_deref().and_then(|c| ds.field_index(c));
+    let mut names: Vec<String> = Vec::new();
+    let mut lookup: HashMap<String, u32> = HashMap::new();
+    let mut points = Vec::with_capacity(ds.feature_count as usize);
+    let mut ids: Option<Vec<String>> = ds.source_ids.then(Vec::new);
+    snap.positions(ds, field, &mut |row| {
+        let category = match &row.value {
+            Value::Null => None,
+            v => {
+                let text = value_text(v);
+                Some(*lookup.entry(text.clone()).or_insert_with(|| {
+                    names.push(text);
+                    (names.len() - 1) as u32
+                }))
+            }
+        };
+        if let Some(ids) = ids.as_mut() {
+            let slot = row.key.max(1) as usize - 1;
+            if ids.len() <= slot {
+                ids.resize(slot + 1, String::new());
+            }
+            ids[slot] = row.id.clone();
+        }
+        points.push(PointRecord {
+            fid: row.key,
+            lon: row.lon,
+            lat: row.lat,
+            time: row.time.map(|t| (t.start, t.end)),
+            category,
+        });
+    })?;
+    let index = PointIndex::build(points, names).map_err(|e| StoreError::Corrupt {
+        id: ds.id.to_string(),
+        message: e.to_string(),
+    })?;
+    let cluster_zoom = config
+        .cluster_zoom
+        .unwrap_or_else(|| tiles::choose_cluster_zoom(&index));
+    Ok(PointSource {
+        version: ds.version,
+        index,
+        cluster_zoom,
+        category,
+        ids,
+    })
+}
