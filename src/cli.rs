@@ -29,6 +29,8 @@ pub enum Command {
     Import(Box<ImportArgs>),
     /// List the datasets of a catalog.
     Datasets(DbArg),
+    /// Print a tile as decoded text (layers, features, geometry in tile units, properties).
+    Tile(TileArgs),
     /// Delete a dataset.
     Delete {
         id: String,
@@ -42,6 +44,46 @@ pub struct DbArg {
     /// Catalog file (SQLite); created if missing.
     #[arg(long, env = "TESSERA_DB", default_value = "tessera.db")]
     pub db: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct TileArgs {
+    /// Dataset id, or several separated by commas (one layer each).
+    pub ids: String,
+    /// The tile, as Z/X/Y.
+    pub tile: String,
+    /// Filters as in a tile URL's query, e.g. `datetime=2018-12&Crime type=Burglary`.
+    #[arg(long, default_value = "")]
+    pub filter: String,
+    #[command(flatten)]
+    pub db: DbArg,
+}
+
+impl TileArgs {
+    /// Renders the tile with default settings and describes it; `None` for an empty tile.
+    pub fn run(&self) -> Result<Option<String>, String> {
+        let parts: Vec<&str> = self.tile.split('/').collect();
+        let [z, x, y] = parts.as_slice() else {
+            return Err(format!("tile `{}` is not Z/X/Y", self.tile));
+        };
+        let detail = |e: crate::http::error::ApiError| e.detail;
+        let coord = crate::http::tiles::parse_coord(z, x, y).map_err(detail)?;
+        let catalog = SqliteCatalog::open(&self.db.db).map_err(|e| e.to_string())?;
+        let snap = catalog.snapshot().map_err(|e| e.to_string())?;
+        let datasets = crate::http::tiles::load_datasets(&*snap, &self.ids).map_err(detail)?;
+        // Filters are written as in a URL, but spaces in names may be typed as they are.
+        let query = self.filter.replace(' ', "%20");
+        let layers =
+            crate::http::tiles::layer_requests(&*snap, &datasets, Some(&query)).map_err(detail)?;
+        let renderer = crate::render::Renderer::new(crate::render::TileConfig::default());
+        match renderer
+            .render(&*snap, &layers, coord)
+            .map_err(|e| e.to_string())?
+        {
+            None => Ok(None),
+            Some(bytes) => crate::render::text::describe(&bytes).map(Some),
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -21,6 +21,10 @@ fn main() -> Result<()> {
             })?;
             print!("{}", cli::describe_report(&req.id, &report));
         }
+        Command::Tile(args) => match args.run().map_err(anyhow::Error::msg)? {
+            Some(text) => print!("{text}"),
+            None => eprintln!("tile {} of {} is empty", args.tile, args.ids),
+        },
         Command::Datasets(db) => print!("{}", cli::list_datasets(&db.db)?),
         Command::Delete { id, db } => {
             let id = tessera::model::DatasetId::parse(&id).map_err(anyhow::Error::msg)?;

@@ -55,10 +55,7 @@ pub type Legend = (String, Vec<LegendEntry>);
 pub type LegendEntry = (String, &'static str, u64);
 
 /// The category legend of a dataset: top values with colours and counts.
-pub fn categories(
-    snap: &dyn Snapshot,
-    ds: &DatasetInfo,
-) -> Result<Option<Legend>, ApiError> {
+pub fn categories(snap: &dyn Snapshot, ds: &DatasetInfo) -> Result<Option<Legend>, ApiError> {
     let Some(field) = ds.meta.category.clone() else {
         return Ok(None);
     };
@@ -98,11 +95,7 @@ fn replace_tokens(v: &mut Json, tokens: &[(&str, Json)]) {
 }
 
 /// Builds the complete style of a dataset from the template of its kind.
-pub fn style(
-    base: &str,
-    ds: &DatasetInfo,
-    cats: &Option<Legend>,
-) -> Result<Json, ApiError> {
+pub fn style(base: &str, ds: &DatasetInfo, cats: &Option<Legend>) -> Result<Json, ApiError> {
     let path = resource_dir("styles").join(format!("{}.json", ds.meta.kind.name()));
     let text = std::fs::read_to_string(&path)
         .map_err(|e| ApiError::internal(format!("{}: {e}", path.display())))?;

@@ -9,7 +9,7 @@ mod maps;
 mod openapi;
 mod output;
 pub mod params;
-mod tiles;
+pub mod tiles;
 
 use crate::render::{Renderer, TileConfig};
 use crate::store::Catalog;

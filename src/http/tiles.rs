@@ -27,7 +27,7 @@ const MVT: &str = "application/vnd.mapbox-vector-tile";
 const SHARED: [&str; 2] = ["datetime", "within"];
 
 /// Loads the comma-separated datasets of a tile URL; unknown ones are a 404.
-fn load_datasets(snap: &dyn Snapshot, ids: &str) -> Result<Vec<DatasetInfo>, ApiError> {
+pub fn load_datasets(snap: &dyn Snapshot, ids: &str) -> Result<Vec<DatasetInfo>, ApiError> {
     let mut out: Vec<DatasetInfo> = Vec::new();
     for id in ids.split(',') {
         let parsed =
@@ -45,7 +45,7 @@ fn load_datasets(snap: &dyn Snapshot, ids: &str) -> Result<Vec<DatasetInfo>, Api
 
 /// Splits the tile query into per-layer filters: `datetime` goes to layers that have time,
 /// a property filter to layers that have the property; a parameter no layer takes is a 400.
-fn layer_requests(
+pub fn layer_requests(
     snap: &dyn Snapshot,
     datasets: &[DatasetInfo],
     raw: Option<&str>,
@@ -83,7 +83,7 @@ fn layer_requests(
     Ok(layers)
 }
 
-fn parse_coord(z: &str, x: &str, y: &str) -> Result<TileCoord, ApiError> {
+pub fn parse_coord(z: &str, x: &str, y: &str) -> Result<TileCoord, ApiError> {
     let num = |name: &str, v: &str| {
         v.parse::<u32>()
             .map_err(|_| ApiError::bad_param(name, format!("`{v}` is not a tile {name}")))
@@ -149,41 +149,39 @@ async fn serve_tile(
     let renderer = state.tiles.clone();
     let catalog = state.catalog.clone();
     let filter = filter_key(q.as_deref());
-    let result = tokio::task::spawn_blocking(
-        move || -> Result<Rendered, ApiError> {
-            let snap = catalog.snapshot()?;
-            let datasets = load_datasets(&*snap, &ids)?;
-            let versions: Vec<String> = datasets
-                .iter()
-                .map(|d| format!("{}@{}", d.id, d.version))
-                .collect();
-            let key = format!(
-                "{}|{coord}|{filter}|{}",
-                versions.join(","),
-                if gzip { "gz" } else { "raw" }
+    let result = tokio::task::spawn_blocking(move || -> Result<Rendered, ApiError> {
+        let snap = catalog.snapshot()?;
+        let datasets = load_datasets(&*snap, &ids)?;
+        let versions: Vec<String> = datasets
+            .iter()
+            .map(|d| format!("{}@{}", d.id, d.version))
+            .collect();
+        let key = format!(
+            "{}|{coord}|{filter}|{}",
+            versions.join(","),
+            if gzip { "gz" } else { "raw" }
+        );
+        if let Some(hit) = renderer.cache.get(&key) {
+            return Ok((key, Some(hit)));
+        }
+        let layers = layer_requests(&*snap, &datasets, q.as_deref())?;
+        let Some(raw) = renderer.render(&*snap, &layers, coord)? else {
+            return Ok((key, None));
+        };
+        let bytes = if gzip {
+            let mut enc = flate2::write::GzEncoder::new(
+                Vec::with_capacity(raw.len() / 2),
+                flate2::Compression::new(renderer.config.gzip_level),
             );
-            if let Some(hit) = renderer.cache.get(&key) {
-                return Ok((key, Some(hit)));
-            }
-            let layers = layer_requests(&*snap, &datasets, q.as_deref())?;
-            let Some(raw) = renderer.render(&*snap, &layers, coord)? else {
-                return Ok((key, None));
-            };
-            let bytes = if gzip {
-                let mut enc = flate2::write::GzEncoder::new(
-                    Vec::with_capacity(raw.len() / 2),
-                    flate2::Compression::new(renderer.config.gzip_level),
-                );
-                enc.write_all(&raw).map_err(ApiError::internal)?;
-                enc.finish().map_err(ApiError::internal)?
-            } else {
-                raw
-            };
-            let bytes = Arc::new(bytes);
-            renderer.cache.put(key.clone(), bytes.clone());
-            Ok((key, Some(bytes)))
-        },
-    )
+            enc.write_all(&raw).map_err(ApiError::internal)?;
+            enc.finish().map_err(ApiError::internal)?
+        } else {
+            raw
+        };
+        let bytes = Arc::new(bytes);
+        renderer.cache.put(key.clone(), bytes.clone());
+        Ok((key, Some(bytes)))
+    })
     .await??;
     let (key, body) = result;
     let mut h = std::collections::hash_map::DefaultHasher::new();

@@ -8,6 +8,7 @@
 //! Lines and polygons are read from the store by the buffered tile's box, then clipped.
 
 pub mod cache;
+pub mod text;
 
 use crate::model::{DatasetId, DatasetInfo, Value};
 use crate::store::{Query, Snapshot, StoreError, StoredGeometry};
