@@ -4,7 +4,7 @@ use super::error::ApiError;
 use super::params::{self, Format, ItemsRequest, ParamSet};
 use super::{AppState, base_url, content_type, html, negotiate, output};
 use crate::ingest::time::format_utc;
-use crate::model::{DatasetId, DatasetInfo, FieldType};
+use crate::model::{DatasetId, DatasetInfo, FieldType, TimeRange};
 use crate::store::Snapshot;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
@@ -524,6 +524,9 @@ pub async fn item(
 }
 
 /// `/collections/{id}/histogram`: counts per time bucket for the same filters as items.
+/// Most buckets a histogram answers with (about 27 years of days).
+const MAX_BUCKETS: usize = 10_000;
+
 pub async fn histogram(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -538,8 +541,36 @@ pub async fn histogram(
             (None, Some(t)) => crate::store::Bucket::for_extent(t),
             (None, None) => crate::store::Bucket::Day,
         };
-        let rows = s.histogram(&ds, &req.query, bucket)?;
-        let total: u64 = rows.iter().map(|(_, n)| n).sum();
+        let counted = s.histogram(&ds, &req.query, bucket)?;
+        let total: u64 = counted.iter().map(|(_, n)| n).sum();
+        // Every bucket of the period, empty ones included, so a chart has no gaps.
+        let span = match (ds.time_extent, req.query.time) {
+            (Some(e), Some(q)) => Some(TimeRange {
+                start: e.start.max(q.start),
+                end: e.end.min(q.end),
+            }),
+            (e, _) => e,
+        };
+        let rows = match span.filter(|s| s.start <= s.end) {
+            None => counted,
+            Some(span) => {
+                let series = bucket.series(span, MAX_BUCKETS).ok_or_else(|| {
+                    ApiError::bad_param(
+                        "bucket",
+                        format!(
+                            "more than {MAX_BUCKETS} {} buckets: choose a wider bucket",
+                            bucket.name()
+                        ),
+                    )
+                })?;
+                let counts: std::collections::HashMap<i64, u64> =
+                    counted.iter().map(|(r, n)| (r.start, *n)).collect();
+                series
+                    .into_iter()
+                    .map(|r| (r, counts.get(&r.start).copied().unwrap_or(0)))
+                    .collect()
+            }
+        };
         Ok((bucket, rows, total))
     })
     .await?;

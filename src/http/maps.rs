@@ -133,6 +133,28 @@ pub fn style(base: &str, ds: &DatasetInfo, cats: &Option<Legend>) -> Result<Json
     Ok(style)
 }
 
+/// The property that names an area in a picker: `name` if there is one, else the first
+/// text field whose name says it is a name or title, else the first text field.
+fn label_field(ds: &DatasetInfo) -> Option<String> {
+    let text = || {
+        ds.fields
+            .iter()
+            .filter(|f| f.ty == crate::model::FieldType::String)
+    };
+    let named = |f: &&crate::model::Field| {
+        let n = f.name.to_ascii_lowercase();
+        ["name", "community", "title", "label"]
+            .iter()
+            .any(|w| n.contains(w))
+    };
+    ds.fields
+        .iter()
+        .find(|f| f.name == "name")
+        .or_else(|| text().find(named))
+        .or_else(|| text().next())
+        .map(|f| f.name.clone())
+}
+
 fn dataset(snap: &dyn Snapshot, id: &str) -> Result<DatasetInfo, ApiError> {
     let id = DatasetId::parse(id).map_err(|_| ApiError::not_found(format!("no dataset `{id}`")))?;
     snap.dataset(&id)?
@@ -213,7 +235,12 @@ pub async fn map_page(
             "field": f,
             "values": values.iter().map(|(v, col, n)| json!({"value": v, "color": col, "count": n})).collect::<Vec<_>>(),
         })),
-        "polygons": polygons.iter().map(|p| json!({"id": p.id, "title": p.meta.title, "items": format!("{base}/collections/{}/items", p.id)})).collect::<Vec<_>>(),
+        "polygons": polygons.iter().map(|p| json!({
+            "id": p.id,
+            "title": p.meta.title,
+            "items": format!("{base}/collections/{}/items", p.id),
+            "label": label_field(p),
+        })).collect::<Vec<_>>(),
         "embed": embed,
         "clusterZoom": state.tiles.cluster_zoom(&ds),
     });

@@ -167,6 +167,64 @@ impl Bucket {
             Bucket::Month => "month",
         }
     }
+
+    /// The bucket holding instant `t` (Unix seconds, UTC).
+    pub fn containing(self, t: i64) -> TimeRange {
+        const DAY: i64 = 86_400;
+        const MONDAY_1970_01_05: i64 = 4 * DAY;
+        match self {
+            Bucket::Day => {
+                let start = t.div_euclid(DAY) * DAY;
+                TimeRange {
+                    start,
+                    end: start + DAY - 1,
+                }
+            }
+            Bucket::Week => {
+                let start =
+                    (t - MONDAY_1970_01_05).div_euclid(7 * DAY) * 7 * DAY + MONDAY_1970_01_05;
+                TimeRange {
+                    start,
+                    end: start + 7 * DAY - 1,
+                }
+            }
+            Bucket::Month => {
+                let utc = jiff::tz::TimeZone::UTC;
+                let ts = jiff::Timestamp::from_second(t).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+                let date = utc.to_datetime(ts).date();
+                let first = jiff::civil::Date::new(date.year(), date.month(), 1).unwrap_or(date);
+                let next = first
+                    .checked_add(jiff::Span::new().months(1))
+                    .unwrap_or(first);
+                let secs = |d: jiff::civil::Date| {
+                    let dt = d.to_datetime(jiff::civil::Time::midnight());
+                    utc.to_ambiguous_timestamp(dt)
+                        .compatible()
+                        .map(|z| z.as_second())
+                        .unwrap_or(t)
+                };
+                TimeRange {
+                    start: secs(first),
+                    end: secs(next) - 1,
+                }
+            }
+        }
+    }
+
+    /// Every bucket from the one holding `span.start` to the one holding `span.end`, in
+    /// order; `None` when there would be more than `max`.
+    pub fn series(self, span: TimeRange, max: usize) -> Option<Vec<TimeRange>> {
+        let mut out = Vec::new();
+        let mut b = self.containing(span.start);
+        while b.start <= span.end {
+            if out.len() == max {
+                return None;
+            }
+            out.push(b);
+            b = self.containing(b.end + 1);
+        }
+        Some(out)
+    }
 }
 
 /// A catalog that can be read concurrently and written by imports.

@@ -101,10 +101,10 @@ impl Snapshot for SqliteSnapshot<'_> {
             Bucket::Week => "(t0 - 345600) / 604800",
             Bucket::Month => "strftime('%Y-%m', t0, 'unixepoch')",
         };
-        let joiner = if where_sql.is_empty() {
-            " WHERE"
-        } else {
+        let joiner = if where_sql.contains(" WHERE ") {
             " AND"
+        } else {
+            " WHERE"
         };
         let sql = format!(
             "SELECT {key} AS b, count(*){where_sql}{joiner} t0 IS NOT NULL GROUP BY b ORDER BY b"
