@@ -50,6 +50,7 @@ fn main() -> Result<()> {
                 args.listen,
                 args.public_url,
                 tiles,
+                args.frame_ancestors,
             ))?;
         }
     }

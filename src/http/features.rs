@@ -70,7 +70,7 @@ pub async fn landing(
     Ok(match format {
         Format::Html => {
             let datasets = with_snapshot(&state, |s| Ok(s.datasets()?)).await?;
-            html_response(html::landing(&datasets))
+            html_response(super::maps::catalog_page(&base, &datasets)?)
         }
         _ => json_response(&body, "application/json"),
     })

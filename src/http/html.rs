@@ -46,16 +46,6 @@ fn time_range(ds: &DatasetInfo) -> String {
     })
 }
 
-pub fn landing(datasets: &[DatasetInfo]) -> String {
-    let mut b = String::from(
-        "<h1>Open data catalog</h1><p>Every dataset is available as GeoJSON, CSV and HTML through \
-        <a href=\"/collections\">OGC API - Features</a>. See the <a href=\"/api.html\">API documentation</a> and \
-        <a href=\"/conformance\">conformance classes</a>.</p>",
-    );
-    b.push_str(&collections_table(datasets));
-    page("Catalog", &b)
-}
-
 fn collections_table(datasets: &[DatasetInfo]) -> String {
     let mut b = String::from(
         "<div class=\"wrap\"><table><caption class=\"muted\">Datasets</caption><thead><tr><th scope=\"col\">Dataset</th><th scope=\"col\">Kind</th><th scope=\"col\">Features</th><th scope=\"col\">Time</th><th scope=\"col\">Data</th></tr></thead><tbody>",

@@ -7,7 +7,7 @@ use super::{AppState, base_url, content_type, html};
 use crate::model::{DatasetId, DatasetInfo, DatasetKind, Value};
 use crate::store::Snapshot;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value as Json, json};
 use std::path::PathBuf;
@@ -211,10 +211,7 @@ pub async fn map_page(
         let polygons: Vec<DatasetInfo> = s
             .datasets()?
             .into_iter()
-            .filter(|d| {
-                matches!(d.geometry_type.as_deref(), Some("Polygon" | "MultiPolygon"))
-                    && d.id != ds.id
-            })
+            .filter(|d| is_area_dataset(d) && d.id != ds.id)
             .collect();
         Ok((ds, cats, polygons))
     })
@@ -252,5 +249,114 @@ pub async fn map_page(
     let page = template
         .replace("{{TITLE}}", &html::esc(&ds.meta.title))
         .replace("{{CONFIG_JSON}}", &config_text);
-    Ok(([content_type("text/html; charset=utf-8")], page).into_response())
+    // Embedding in other sites' pages is the point of `?embed=1`: allowed unless restricted.
+    let csp = HeaderValue::from_str(&format!("frame-ancestors {}", state.frame_ancestors))
+        .map_err(|_| ApiError::internal("invalid --frame-ancestors value"))?;
+    Ok((
+        [
+            content_type("text/html; charset=utf-8"),
+            (axum::http::header::CONTENT_SECURITY_POLICY, csp),
+        ],
+        page,
+    )
+        .into_response())
+}
+
+/// The catalog page (`/` for browsers): every dataset with its facts, preview and links.
+pub fn catalog_page(base: &str, datasets: &[DatasetInfo]) -> Result<String, ApiError> {
+    let entries: Vec<Json> = datasets
+        .iter()
+        .map(|d| {
+            let c = format!("{base}/collections/{}", d.id);
+            json!({
+                "id": d.id,
+                "title": d.meta.title,
+                "description": d.meta.description,
+                "kind": d.meta.kind.name(),
+                "attribution": d.meta.attribution,
+                "licence": d.meta.licence,
+                "count": d.feature_count,
+                "time": d.time_extent.map(|t| [crate::ingest::time::format_utc(t.start), crate::ingest::time::format_utc(t.end)]),
+                "map": format!("{base}/maps/{}", d.id),
+                "api": c,
+                "preview": format!("{c}/preview.svg?v={}", d.version),
+                "tilejson": format!("{base}/tiles/{}", d.id),
+                "style": format!("{base}/styles/{}.json", d.id),
+                "csv": format!("{c}/items?f=csv"),
+                "geojson": format!("{c}/items?f=json&limit=10000"),
+            })
+        })
+        .collect();
+    let path = resource_dir("assets").join("templates/catalog.html");
+    let template = std::fs::read_to_string(&path)
+        .map_err(|e| ApiError::internal(format!("{}: {e}", path.display())))?;
+    let data = json!({"datasets": entries})
+        .to_string()
+        .replace('<', "\\u003c");
+    Ok(template
+        .replace("{{TITLE}}", "Open data catalog")
+        .replace("{{CATALOG_JSON}}", &data))
+}
+
+/// `GET /collections/{id}/preview.svg`: a small density picture of where the features are,
+/// drawn from feature positions on a 64 x 40 grid (no map tiles, nothing external).
+pub async fn preview(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    const W: usize = 64;
+    const H: usize = 40;
+    let tiles = state.tiles.clone();
+    let svg = with_snapshot(&state, move |s| {
+        let ds = dataset(s, &id)?;
+        let key = format!("preview|{}@{}", ds.id, ds.version);
+        if let Some(hit) = tiles.cache.get(&key) {
+            return Ok(String::from_utf8_lossy(&hit).into_owned());
+        }
+        let Some(b) = ds.bounds else {
+            return Ok(format!("<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {W} {H}\"/>"));
+        };
+        // Equirectangular with the aspect corrected for latitude: fine for city-sized areas.
+        let mid = ((b.min_y + b.max_y) / 2.0).to_radians().cos().max(0.1);
+        let (w, h) = (((b.max_x - b.min_x) * mid).max(1e-9), (b.max_y - b.min_y).max(1e-9));
+        let scale = (W as f64 / w).min(H as f64 / h);
+        let (ox, oy) = ((W as f64 - w * scale) / 2.0, (H as f64 - h * scale) / 2.0);
+        let mut grid = vec![0u32; W * H];
+        s.positions(&ds, None, &mut |p| {
+            let x = (ox + (p.lon - b.min_x) * mid * scale) as usize;
+            let y = (oy + (b.max_y - p.lat) * scale) as usize;
+            if let Some(c) = grid.get_mut(y.min(H - 1) * W + x.min(W - 1)) {
+                *c += 1;
+            }
+        })?;
+        let max = f64::from(grid.iter().copied().max().unwrap_or(1).max(1));
+        let mut svg = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {W} {H}\" role=\"img\"><title>Where the features are</title>");
+        for (i, &n) in grid.iter().enumerate().filter(|(_, n)| **n > 0) {
+            // Log scale: one incident and a thousand must both be visible.
+            let o = 0.25 + 0.75 * (f64::from(n).ln_1p() / max.ln_1p());
+            svg.push_str(&format!("<rect x=\"{}\" y=\"{}\" width=\"1\" height=\"1\" fill=\"#1f4776\" fill-opacity=\"{o:.2}\"/>", i % W, i / W));
+        }
+        svg.push_str("</svg>");
+        tiles.cache.put(key, std::sync::Arc::new(svg.clone().into_bytes()));
+        Ok(svg)
+    })
+    .await?;
+    Ok((
+        [
+            content_type("image/svg+xml"),
+            (
+                axum::http::header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=86400"),
+            ),
+        ],
+        svg,
+    )
+        .into_response())
+}
+
+/// Datasets whose features can serve as `within=` areas: polygons, or boundary datasets
+/// whose files mix Polygon and MultiPolygon (stored as the generic "Geometry").
+fn is_area_dataset(d: &DatasetInfo) -> bool {
+    matches!(d.geometry_type.as_deref(), Some("Polygon" | "MultiPolygon"))
+        || (d.meta.kind == DatasetKind::Boundaries && d.geometry_type.is_some())
 }

@@ -5,7 +5,7 @@
 pub mod error;
 mod features;
 mod html;
-mod maps;
+pub(crate) mod maps;
 mod openapi;
 mod output;
 pub mod params;
@@ -31,6 +31,8 @@ pub struct AppState {
     /// Base URL for links, when the server sits behind a proxy that rewrites hosts.
     pub public_url: Option<String>,
     pub tiles: Arc<Renderer>,
+    /// Who may embed the map pages in a frame: a CSP `frame-ancestors` source list.
+    pub frame_ancestors: String,
 }
 
 impl AppState {
@@ -39,6 +41,7 @@ impl AppState {
             catalog,
             public_url,
             tiles: Arc::new(Renderer::new(tiles)),
+            frame_ancestors: "*".into(),
         }
     }
 }
@@ -63,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .route("/collections/{id}/queryables", get(features::queryables))
         .route("/collections/{id}/items", get(features::items))
         .route("/collections/{id}/histogram", get(features::histogram))
+        .route("/collections/{id}/preview.svg", get(maps::preview))
         .route("/collections/{id}/tiles", get(tiles::tilesets))
         .route("/collections/{id}/tiles/{tms}", get(tiles::tileset))
         .route(
@@ -97,8 +101,10 @@ pub async fn serve<C: Catalog + 'static>(
     listen: SocketAddr,
     public_url: Option<String>,
     tiles: TileConfig,
+    frame_ancestors: String,
 ) -> std::io::Result<()> {
-    let state = AppState::new(Arc::new(catalog), public_url, tiles);
+    let mut state = AppState::new(Arc::new(catalog), public_url, tiles);
+    state.frame_ancestors = frame_ancestors;
     warm_up(&state);
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!("serving on http://{}", listener.local_addr()?);

@@ -1,0 +1,419 @@
+// Browser tests of Tessera's catalog, map page and embed, in Debian's headless Chromium.
+//
+//   cd tests/browser && npm ci
+//   BASE_URL=http://127.0.0.1:8080 node --test --test-concurrency=1 run.mjs
+//
+// BASE_URL: a running Tessera serving the demo catalog (data/tessera.toml).
+// CHROMIUM: browser binary (default /usr/bin/chromium).
+// SCREENSHOT_DIR: where catalog.png, map.png and embed.png go
+//   (default <repo>/test-output/screenshots).
+// The last line of the output is node's test summary.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { mkdtemp, mkdir, rm } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const BASE_URL = (process.env.BASE_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
+const BASE_ORIGIN = new URL(BASE_URL).origin;
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const SHOTS = process.env.SCREENSHOT_DIR || path.resolve(here, '..', '..', 'test-output', 'screenshots');
+const DATASET = 'nyc-311';
+const POLYGONS = 'nyc-neighbourhoods';
+const TIMEOUT = 45_000;
+
+let context;
+let userDataDir;
+
+// ------------------------------------------------------------------ harness
+
+before(async () => {
+  await mkdir(SHOTS, { recursive: true });
+  userDataDir = await mkdtemp(path.join(os.tmpdir(), 'tessera-chromium-'));
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      // WebGL in software (SwiftShader); newer Chromium needs the explicit opt-in.
+      '--use-angle=swiftshader',
+      '--enable-unsafe-swiftshader',
+    ],
+    viewport: { width: 1280, height: 800 },
+  });
+  context.setDefaultTimeout(TIMEOUT);
+});
+
+after(async () => {
+  await context?.close();
+  if (userDataDir) await rm(userDataDir, { recursive: true, force: true });
+});
+
+// Opens a page that records every request and every console error.
+async function openPage() {
+  const page = await context.newPage();
+  const requests = [];
+  const errors = [];
+  page.on('request', (r) => requests.push(r.url()));
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`console: ${m.text()} (${m.location()?.url ?? ''})`);
+  });
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  page.on('requestfailed', (r) => {
+    const why = r.failure()?.errorText ?? '';
+    if (!/ERR_ABORTED|NS_BINDING_ABORTED/.test(why)) errors.push(`requestfailed: ${r.url()} ${why}`);
+  });
+  page.on('worker', (w) => {
+    w.on('console', (m) => {
+      if (m.type() === 'error') errors.push(`worker console: ${m.text()}`);
+    });
+  });
+  return { page, requests, errors };
+}
+
+function networkUrls(urls) {
+  return urls.filter((u) => /^https?:|^wss?:|^ftp:/i.test(u));
+}
+
+function assertOnlyOrigins(requests, allowed, label) {
+  const foreign = networkUrls(requests).filter((u) => !allowed.includes(new URL(u).origin));
+  assert.deepEqual(foreign, [], `${label}: requests left the allowed origins ${allowed.join(', ')}`);
+}
+
+// Resource timing sees requests made by workers too.
+async function resourceOrigins(frame) {
+  return frame.evaluate(() => performance.getEntriesByType('resource').map((e) => e.name));
+}
+
+async function waitForMap(frame) {
+  await frame.waitForFunction(() => window.tessera && window.tesseraMap, null, { timeout: TIMEOUT });
+  await frame.evaluate(() => window.tessera.ready);
+  await waitIdle(frame);
+}
+
+// Wait until the map has rendered everything it asked for.
+async function waitIdle(frame) {
+  await frame.waitForFunction(
+    () => {
+      const m = window.tesseraMap;
+      return m && m.loaded() && m.areTilesLoaded() && !m.isMoving()
+        && window.tessera.idleTilesVersion === window.tessera.tilesVersion;
+    },
+    null,
+    { timeout: TIMEOUT, polling: 100 },
+  );
+  // one more frame so that symbol placement has settled
+  await frame.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+}
+
+async function jump(frame, view) {
+  await frame.evaluate((v) => window.tesseraMap.jumpTo(v), view);
+  await waitIdle(frame);
+}
+
+// After an action that changes filters: wait for the new tiles to be drawn.
+async function afterFilterChange(frame, beforeVersion) {
+  await frame.waitForFunction((v) => window.tessera.tilesVersion > v, beforeVersion, { timeout: TIMEOUT });
+  await waitIdle(frame);
+}
+
+// What is drawn: clusters (with their point counts) and single points, deduplicated.
+async function rendered(frame) {
+  return frame.evaluate(() => {
+    const m = window.tesseraMap;
+    const layers = m.getStyle().layers.filter((l) => l.source === 'data' && l.type !== 'background').map((l) => l.id);
+    const feats = m.queryRenderedFeatures({ layers });
+    const clusters = new Map();
+    const points = new Map();
+    const labels = [];
+    for (const f of feats) {
+      const p = f.properties;
+      if (f.layer.type === 'symbol') {
+        if (p.cluster === true) labels.push(String(p.point_count_abbreviated ?? p.point_count));
+        continue;
+      }
+      const [x, y] = f.geometry.type === 'Point' ? f.geometry.coordinates : [NaN, NaN];
+      if (p.cluster === true) {
+        clusters.set(`${x.toFixed(5)},${y.toFixed(5)},${p.point_count}`, { x, y, count: Number(p.point_count), expansion: Number(p.cluster_expansion_zoom) });
+      } else {
+        points.set(String(p.fid ?? f.id ?? `${x},${y}`), { x, y, fid: p.fid ?? f.id });
+      }
+    }
+    const total = [...clusters.values()].reduce((s, c) => s + c.count, 0) + points.size;
+    return { features: feats.length, clusters: [...clusters.values()], points: [...points.values()], labels, total };
+  });
+}
+
+async function getJSON(url) {
+  const res = await fetch(url, { headers: { Accept: 'application/json, application/geo+json' } });
+  assert.equal(res.status, 200, `GET ${url}`);
+  return res.json();
+}
+
+function bboxOf(geometry) {
+  let w = Infinity;
+  let s = Infinity;
+  let e = -Infinity;
+  let n = -Infinity;
+  const walk = (c) => {
+    if (typeof c[0] === 'number') {
+      w = Math.min(w, c[0]);
+      e = Math.max(e, c[0]);
+      s = Math.min(s, c[1]);
+      n = Math.max(n, c[1]);
+    } else c.forEach(walk);
+  };
+  walk(geometry.coordinates);
+  return [w, s, e, n];
+}
+
+// Zoom into clusters until single points are drawn; returns the view with points.
+async function findSinglePoints(frame) {
+  let r = await rendered(frame);
+  for (let step = 0; step < 8 && r.points.length === 0; step++) {
+    const zoom = await frame.evaluate(() => window.tesseraMap.getZoom());
+    const target = r.clusters.sort((a, b) => a.count - b.count)[0];
+    if (!target) break;
+    const z = Number.isFinite(target.expansion) && target.expansion > zoom ? target.expansion : zoom + 2;
+    await jump(frame, { center: [target.x, target.y], zoom: Math.min(z, 19) });
+    r = await rendered(frame);
+  }
+  return r;
+}
+
+// ------------------------------------------------------------------ tests
+
+test('catalog page lists the datasets and links to their maps', async () => {
+  const { page, requests, errors } = await openPage();
+  try {
+    const res = await page.goto(`${BASE_URL}/`, { waitUntil: 'networkidle' });
+    assert.equal(res.status(), 200);
+    const links = await page.$$eval('a[href]', (as) => as.map((a) => a.href));
+    assert.ok(links.some((h) => new URL(h).pathname === `/maps/${DATASET}`), `a link to /maps/${DATASET} (links: ${links.slice(0, 20).join(', ')})`);
+    await page.screenshot({ path: path.join(SHOTS, 'catalog.png'), fullPage: true });
+    assertOnlyOrigins([...requests, ...(await resourceOrigins(page))], [BASE_ORIGIN], 'catalog');
+    assert.deepEqual(errors, []);
+  } finally {
+    await page.close();
+  }
+});
+
+test('map page: features, cluster counts, popup, time slider, legend, neighbourhoods, links', async (t) => {
+  const { page, requests, errors } = await openPage();
+  try {
+    const res = await page.goto(`${BASE_URL}/maps/${DATASET}`, { waitUntil: 'domcontentloaded' });
+    assert.equal(res.status(), 200);
+    await waitForMap(page);
+    const config = await page.evaluate(() => window.tessera.config);
+    assert.equal(config.id, DATASET);
+    const [w, s, e, n] = config.bounds;
+    const centre = [(w + e) / 2, (s + n) / 2];
+
+    await t.test('renders features at zoom 10 and 14, clusters with counts at low zoom', async () => {
+      await jump(page, { center: centre, zoom: 10 });
+      const r10 = await rendered(page);
+      assert.ok(r10.features > 0, 'features at zoom 10');
+      assert.ok(r10.clusters.length > 0, 'clusters at zoom 10');
+      assert.ok(r10.labels.length > 0, 'cluster count labels drawn at zoom 10');
+      assert.ok(r10.labels.every((l) => /^\d+(\.\d+)?[kM]?$/.test(l)), `labels look like counts: ${r10.labels.slice(0, 5)}`);
+      await page.screenshot({ path: path.join(SHOTS, 'map.png') });
+
+      // zoom 14 over the densest cluster seen at zoom 10
+      const dense = r10.clusters.sort((a, b) => b.count - a.count)[0];
+      await jump(page, { center: [dense.x, dense.y], zoom: 14 });
+      const r14 = await rendered(page);
+      assert.ok(r14.features > 0, 'features at zoom 14');
+      await jump(page, { center: centre, zoom: 10 });
+    });
+
+    await t.test('clicking a cluster zooms in; clicking a point opens a popup with its properties', async () => {
+      await jump(page, { center: centre, zoom: 10 });
+      const r = await rendered(page);
+      const c = r.clusters.sort((a, b) => b.count - a.count)[0];
+      const zoomBefore = await page.evaluate(() => window.tesseraMap.getZoom());
+      const box = await page.locator('#map canvas').boundingBox();
+      const pc = await page.evaluate((ll) => window.tesseraMap.project(ll), [c.x, c.y]);
+      await page.mouse.click(box.x + pc.x, box.y + pc.y);
+      await page.waitForFunction((z) => window.tesseraMap.getZoom() > z + 0.5 && !window.tesseraMap.isMoving(), zoomBefore);
+      await waitIdle(page);
+
+      const rp = await findSinglePoints(page);
+      assert.ok(rp.points.length > 0, 'single points appear after zooming in');
+      const pt = rp.points[0];
+      const pp = await page.evaluate((ll) => window.tesseraMap.project(ll), [pt.x, pt.y]);
+      await page.mouse.click(box.x + pp.x, box.y + pp.y);
+      const popup = page.locator('.feature-popup[data-loaded="true"]');
+      await popup.waitFor();
+      const fid = await popup.getAttribute('data-fid');
+      assert.ok(fid, 'popup names its feature');
+      const item = await getJSON(`${BASE_URL}/collections/${DATASET}/items/${encodeURIComponent(fid)}`);
+      const rows = await popup.locator('table.props tr').evaluateAll((trs) => trs.map((tr) => [tr.querySelector('th').textContent, tr.querySelector('td').textContent]));
+      const shown = new Map(rows);
+      const props = Object.entries(item.properties ?? {});
+      assert.ok(props.length > 0, 'the item has properties');
+      for (const [k, v] of props) {
+        assert.ok(shown.has(k), `popup shows property ${k}`);
+        if (typeof v === 'string' && v !== '') assert.equal(shown.get(k), v, `popup value of ${k}`);
+        if (typeof v === 'number') assert.equal(Number(shown.get(k)), Number(Number.isInteger(v) ? v : +v.toFixed(6)), `popup value of ${k}`);
+      }
+      await page.keyboard.press('Escape');
+      await page.evaluate(() => document.querySelector('.maplibregl-popup-close-button')?.click());
+    });
+
+    await t.test('the time slider changes what is drawn and the URL', async () => {
+      await jump(page, { center: centre, zoom: 10 });
+      // histogram bars drawn from the server's histogram
+      await page.waitForFunction(() => window.tessera.buckets.length > 0 && window.tessera.buckets.every((b) => b.count !== null));
+      const bars = await page.locator('#histogram rect').count();
+      assert.ok(bars > 0, 'histogram bars');
+      const before = await rendered(page);
+      const version = await page.evaluate(() => window.tessera.tilesVersion);
+      const end = page.locator('#time-end');
+      await end.focus();
+      const max = Number(await end.getAttribute('max'));
+      const steps = Math.max(1, Math.floor(max / 2));
+      for (let i = 0; i < steps; i++) await page.keyboard.press('ArrowLeft');
+      await afterFilterChange(page, version);
+      const afterSlide = await rendered(page);
+      assert.ok(afterSlide.total < before.total, `fewer features after narrowing time (${before.total} -> ${afterSlide.total})`);
+      assert.match(decodeURIComponent(page.url()), /[#&]datetime=[^&]+\/[^&]+/);
+      assert.match(await page.evaluate(() => window.tessera.tileTemplate()), /[?&]datetime=/);
+      // back to the whole period
+      const v2 = await page.evaluate(() => window.tessera.tilesVersion);
+      await page.locator('#time-reset').click();
+      await afterFilterChange(page, v2);
+      const reset = await rendered(page);
+      assert.equal(reset.total, before.total, 'whole period again');
+    });
+
+    await t.test('a legend entry toggles its category', async () => {
+      await jump(page, { center: centre, zoom: 10 });
+      const before = await rendered(page);
+      const first = page.locator('#legend-list .legend-item').first();
+      const value = await first.getAttribute('data-value');
+      const version = await page.evaluate(() => window.tessera.tilesVersion);
+      await first.focus();
+      await page.keyboard.press('Enter');
+      await afterFilterChange(page, version);
+      assert.equal(await first.getAttribute('aria-pressed'), 'false');
+      const hidden = await rendered(page);
+      assert.ok(hidden.total < before.total, `fewer features with ${value} hidden (${before.total} -> ${hidden.total})`);
+      assert.match(page.url(), /[#&]cat=/);
+      const tiles = await page.evaluate(() => window.tessera.tileTemplate());
+      assert.ok(tiles.includes(`${encodeURIComponent(config.category.field)}=`), `tile URL filters ${config.category.field}: ${tiles}`);
+      // the URL reproduces the map: reload and compare
+      const url = page.url();
+      await page.goto('about:blank');
+      await page.goto(url, { waitUntil: 'domcontentloaded' });
+      await waitForMap(page);
+      assert.equal(await page.locator(`#legend-list .legend-item[data-value="${value.replace(/"/g, '\\"')}"]`).getAttribute('aria-pressed'), 'false');
+      const reloaded = await rendered(page);
+      assert.equal(reloaded.total, hidden.total, 'same features after reloading the URL');
+      const v2 = await page.evaluate(() => window.tessera.tilesVersion);
+      await page.locator(`#legend-list .legend-item[data-value="${value.replace(/"/g, '\\"')}"]`).click();
+      await afterFilterChange(page, v2);
+    });
+
+    await t.test('the neighbourhood picker fits to and filters by a polygon', async () => {
+      await page.waitForFunction((ds) => [...document.querySelectorAll('#area-select option')].some((o) => o.value.startsWith(`${ds}/`)), POLYGONS);
+      const options = await page.locator('#area-select option').evaluateAll((os, ds) => os.map((o) => o.value).filter((v) => v.startsWith(`${ds}/`)), POLYGONS);
+      const key = options[Math.floor(options.length / 2)];
+      const id = key.slice(POLYGONS.length + 1);
+      const feature = await getJSON(`${BASE_URL}/collections/${POLYGONS}/items/${encodeURIComponent(id)}`);
+      const [bw, bs, be, bn] = feature.bbox ?? bboxOf(feature.geometry);
+      const version = await page.evaluate(() => window.tessera.tilesVersion);
+      await page.selectOption('#area-select', key);
+      await afterFilterChange(page, version);
+      await page.waitForFunction(() => !window.tesseraMap.isMoving());
+      await waitIdle(page);
+      const view = await page.evaluate(() => window.tesseraMap.getBounds().toArray());
+      const [[vw, vs], [ve, vn]] = view;
+      const slack = 0.02;
+      assert.ok(vw <= bw + slack && ve >= be - slack && vs <= bs + slack && vn >= bn - slack, 'the view holds the polygon');
+      assert.ok(ve - vw < (be - bw) * 4 + 0.05, 'the view is fitted, not the whole city');
+      assert.match(await page.evaluate(() => window.tessera.tileTemplate()), new RegExp(`[?&]within=${POLYGONS}/`));
+      const inside = await rendered(page);
+      const margin = 0.002;
+      const all = [...inside.clusters, ...inside.points];
+      for (const f of all) {
+        assert.ok(f.x >= bw - margin && f.x <= be + margin && f.y >= bs - margin && f.y <= bn + margin, `feature at ${f.x},${f.y} lies in the polygon's bbox`);
+      }
+      // without the filter, the same view shows at least as much
+      const v2 = await page.evaluate(() => window.tessera.tilesVersion);
+      await page.selectOption('#area-select', '');
+      await afterFilterChange(page, v2);
+      const everywhere = await rendered(page);
+      assert.ok(everywhere.total >= inside.total, `filter removes features (${everywhere.total} vs ${inside.total})`);
+    });
+
+    await t.test('download and share links carry the view and filters', async () => {
+      const csv = await page.locator('#download-csv').getAttribute('href');
+      const geojson = await page.locator('#download-geojson').getAttribute('href');
+      assert.match(csv, /[?&]f=csv(&|$)/);
+      assert.match(csv, /[?&]bbox=-?\d/);
+      assert.match(geojson, /[?&]f=json(&|$)/);
+      assert.match(geojson, /[?&]limit=10000/);
+      const res = await fetch(new URL(csv, BASE_URL));
+      assert.equal(res.status, 200, `GET ${csv}`);
+      const res2 = await fetch(new URL(geojson, BASE_URL));
+      assert.equal(res2.status, 200, `GET ${geojson}`);
+      const share = await page.locator('#share-url').inputValue();
+      assert.ok(share.startsWith(`${BASE_URL}/maps/${DATASET}#map=`), share);
+      const code = await page.locator('#embed-code').inputValue();
+      assert.match(code, /^<iframe src="[^"]+embed=1[^"]*" width="100%" height="480" style="border:0" title="[^"]+"/);
+    });
+
+    await t.test('no request left the server and no console error', async () => {
+      assertOnlyOrigins([...requests, ...(await resourceOrigins(page))], [BASE_ORIGIN], 'map page');
+      assert.deepEqual(errors, []);
+    });
+  } finally {
+    await page.close();
+  }
+});
+
+test('embed works inside an iframe on another origin', async () => {
+  const host = http.createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', connection: 'close' });
+    res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Embed host</title></head>
+<body style="margin:0;font:16px sans-serif"><h1 style="margin:8px">Someone else's page</h1>
+<iframe src="${BASE_URL}/maps/${DATASET}?embed=1" width="100%" height="480" style="border:0" title="Map: ${DATASET}"></iframe>
+</body></html>`);
+  });
+  await new Promise((r) => host.listen(0, '127.0.0.1', r));
+  const hostOrigin = `http://127.0.0.1:${host.address().port}`;
+  assert.notEqual(hostOrigin, BASE_ORIGIN);
+  const { page, requests, errors } = await openPage();
+  try {
+    await page.setViewportSize({ width: 900, height: 560 });
+    await page.goto(`${hostOrigin}/`, { waitUntil: 'domcontentloaded' });
+    const iframe = await page.waitForSelector('iframe');
+    const frame = await iframe.contentFrame();
+    await waitForMap(frame);
+    assert.equal(await frame.evaluate(() => window.tessera.embed), true);
+    const r = await rendered(frame);
+    assert.ok(r.features > 0, 'features inside the embed');
+    assert.equal(await frame.locator('#site-header').isVisible(), false, 'no header in embed mode');
+    assert.equal(await frame.locator('#panel').isVisible(), false, 'no panel in embed mode');
+    assert.equal(await frame.locator('#legend').isVisible(), true, 'legend stays');
+    assert.equal(await frame.locator('.maplibregl-ctrl-attrib').isVisible(), true, 'attribution stays');
+    await page.screenshot({ path: path.join(SHOTS, 'embed.png') });
+    assertOnlyOrigins([...requests, ...(await resourceOrigins(frame))], [BASE_ORIGIN, hostOrigin], 'embed');
+    assert.deepEqual(errors, []);
+  } finally {
+    await page.close();
+    host.closeAllConnections();
+    await new Promise((r) => host.close(r));
+  }
+});
