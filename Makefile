@@ -1,5 +1,5 @@
 # The one gate: what CI runs and what you run before a commit.
-.PHONY: ci fmt lint test doc browser bench-data
+.PHONY: ci fmt lint test doc browser
 
 ci: fmt lint test doc
 
@@ -15,3 +15,9 @@ test:
 
 doc:
 	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
+
+# Map pages in headless Chromium against a real server (needs Debian chromium and
+# node; .ci/run installs them). Uses the debug binary built by `make test`.
+browser:
+	cargo build
+	bash tests/browser/run.sh
