@@ -102,7 +102,7 @@ pub struct ServeArgs {
     /// Base URL clients reach this server at (for absolute links behind a proxy).
     #[arg(long, env = "TESSERA_PUBLIC_URL")]
     pub public_url: Option<String>,
-    /// Who may show the map pages in a frame (CSP frame-ancestors), e.g. "'self' https://portal.example.org".
+    /// Who may show the map pages in a frame (CSP frame-ancestors), e.g. `'self' https://portal.example.org`.
     #[arg(long, env = "TESSERA_FRAME_ANCESTORS", default_value = "*")]
     pub frame_ancestors: String,
     /// Tile buffer in tile units (of 4096 per tile side) that clipped shapes may reach.

@@ -6,10 +6,14 @@
 //! - [`store`] keeps datasets in a SQLite catalog (one Hilbert-ordered table and one
 //!   R*Tree per dataset version) behind the [`store::Catalog`] trait, and answers
 //!   [`store::Query`]s;
-//! - [`http`] serves the catalog as OGC API - Features (GeoJSON, HTML, CSV), turning
-//!   request parameters into a `Query` at the edge;
 //! - [`tiles`] is the pure, synchronous tile core: tile maths and projection, an
-//!   in-memory Morton-sorted point index, grid clustering, clipping and MVT encoding.
+//!   in-memory Morton-sorted point index, grid clustering, clipping and MVT encoding;
+//! - [`render`] joins the two: point indexes per dataset version, layers per request,
+//!   a byte-bounded tile cache, and tiles as text for `tessera tile`;
+//! - [`http`] is the edge: OGC API - Features (GeoJSON, HTML, CSV), vector tiles with
+//!   TileJSON, styles, map pages and static assets. Requests become a `Query` there,
+//!   and [`http::error::ApiError`] is the one error that becomes a response;
+//! - [`cli`] and [`config`] are what a user types and the catalog manifest.
 
 pub mod cli;
 pub mod config;
