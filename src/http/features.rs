@@ -251,6 +251,20 @@ fn urlencode(s: &str) -> String {
         .unwrap_or_default()
 }
 
+/// What the blocking part of an items request decided.
+enum ItemsOutcome {
+    NotModified(HeaderValue),
+    Csv(DatasetInfo, ItemsRequest, HeaderValue),
+    Page {
+        ds: DatasetInfo,
+        req: ItemsRequest,
+        tag: HeaderValue,
+        format: Format,
+        matched: u64,
+        features: Vec<crate::store::StoredFeature>,
+    },
+}
+
 pub async fn items(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -259,39 +273,53 @@ pub async fn items(
 ) -> Result<Response, ApiError> {
     let base = base_url(&state, &headers);
     let catalog = state.catalog.clone();
-    let (ds, req) = with_snapshot(&state, {
-        let q = q.clone();
+    // One snapshot and one trip to a blocking thread: validate, answer 304 from the ETag
+    // without touching rows, else count and read the page.
+    let outcome = with_snapshot(&state, {
+        let (q, headers) = (q.clone(), headers.clone());
         move |s| {
             let ds = dataset(s, &id)?;
             let mut req = params::parse_items(&ds, q.as_deref(), ParamSet::Items)?;
             params::resolve_within(s, &mut req)?;
-            Ok((ds, req))
-        }
-    })
-    .await?;
-    let format = negotiate(req.format, &headers);
-    let tag = etag(&ds, &format!("{:?}|{}", format, q.as_deref().unwrap_or("")));
-    if not_modified(&headers, &tag) {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response());
-    }
-    if format == Format::Csv {
-        return Ok(csv_export(catalog, ds, req, tag));
-    }
-    let page = with_snapshot(&state, {
-        let ds = ds.clone();
-        let req = req.clone();
-        move |s| {
+            let format = negotiate(req.format, &headers);
+            let tag = etag(&ds, &format!("{:?}|{}", format, q.as_deref().unwrap_or("")));
+            if not_modified(&headers, &tag) {
+                return Ok(ItemsOutcome::NotModified(tag));
+            }
+            if format == Format::Csv {
+                return Ok(ItemsOutcome::Csv(ds, req, tag));
+            }
             let matched = s.count(&ds, &req.query)?;
             let mut features = Vec::new();
             s.scan(&ds, &req.query, &mut |f| {
                 features.push(f);
                 true
             })?;
-            Ok((matched, features))
+            Ok(ItemsOutcome::Page {
+                ds,
+                req,
+                tag,
+                format,
+                matched,
+                features,
+            })
         }
     })
     .await?;
-    let (matched, features) = page;
+    let (ds, req, tag, format, matched, features) = match outcome {
+        ItemsOutcome::NotModified(tag) => {
+            return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response());
+        }
+        ItemsOutcome::Csv(ds, req, tag) => return Ok(csv_export(catalog, ds, req, tag)),
+        ItemsOutcome::Page {
+            ds,
+            req,
+            tag,
+            format,
+            matched,
+            features,
+        } => (ds, req, tag, format, matched, features),
+    };
     let c = format!("{base}/collections/{}/items", ds.id);
     let rest = query_without(q.as_deref(), &["offset", "f"]);
     let with = |extra: String| {
