@@ -213,6 +213,7 @@ impl Renderer {
         let ds = &l.dataset;
         let (buffer, extent) = (self.config.buffer, self.config.extent);
         let mut layer = LayerBuilder::new(ds.id.as_str(), extent);
+        let mut tiny = TinyFeatures::new(tile, extent, self.config.grid_cells);
         let mut q = l.query.clone();
         q.bbox = vec![tile.buffered_bounds_lonlat(buffer, extent)];
         q.limit = None;
@@ -238,12 +239,70 @@ impl Renderer {
                 }
             }
             let id = f.id.parse::<u64>().ok();
-            for g in tiles::clip_geometry(&geometry, tile, extent, buffer) {
+            let parts = tiles::clip_geometry(&geometry, tile, extent, buffer);
+            if let (true, Some(StoredGeometry::GeoJson { bounds, .. })) =
+                (parts.is_empty(), &f.geometry)
+            {
+                tiny.add(bounds);
+            }
+            for g in parts {
                 layer.add_feature(id, &g, &props);
             }
             true
         })?;
+        tiny.emit(&mut layer);
         Ok(layer)
+    }
+}
+
+/// Lines and polygons smaller than a pixel at a tile's zoom vanish in clipping and
+/// simplification. They are not dropped silently: each one whose centre lies in the tile
+/// (so exactly one tile per zoom counts it) is added to a count per cluster cell, drawn as
+/// a cluster point like those of point datasets (`cluster`, `point_count`).
+struct TinyFeatures {
+    tile: TileCoord,
+    extent: u32,
+    cells: u32,
+    counts: HashMap<(i32, i32), (u64, i64, i64)>,
+}
+
+impl TinyFeatures {
+    fn new(tile: TileCoord, extent: u32, cells: u32) -> Self {
+        Self {
+            tile,
+            extent,
+            cells: cells.max(1),
+            counts: HashMap::new(),
+        }
+    }
+
+    fn add(&mut self, b: &crate::model::Bounds) {
+        let (lon, lat) = ((b.min_x + b.max_x) / 2.0, (b.min_y + b.max_y) / 2.0);
+        if tiles::tile_of(lon, lat, self.tile.z()).ok() != Some(self.tile) {
+            return;
+        }
+        let (wx, wy) = tiles::world_xy(lon, lat);
+        let (x, y) = tiles::world_to_tile(wx, wy, self.tile, self.extent);
+        let size = (self.extent / self.cells).max(1) as i32;
+        let e = self.counts.entry((x / size, y / size)).or_insert((0, 0, 0));
+        *e = (e.0 + 1, e.1 + i64::from(x), e.2 + i64::from(y));
+    }
+
+    fn emit(self, layer: &mut LayerBuilder) {
+        let mut cells: Vec<_> = self.counts.into_iter().collect();
+        cells.sort_unstable_by_key(|(k, _)| *k);
+        for (_, (n, sx, sy)) in cells {
+            let at = [(sx / n as i64) as i32, (sy / n as i64) as i32];
+            let props = [
+                ("cluster", PropValue::Bool(true)),
+                ("point_count", PropValue::UInt(n)),
+                (
+                    "point_count_abbreviated",
+                    PropValue::String(tiles::abbreviate(n)),
+                ),
+            ];
+            layer.add_feature(None, &tiles::TileGeometry::Points(vec![at]), &props);
+        }
     }
 }
 
