@@ -4,7 +4,7 @@ use super::error::ApiError;
 use super::params::{self, Format, ItemsRequest, ParamSet};
 use super::{AppState, base_url, content_type, html, negotiate, output};
 use crate::ingest::time::format_utc;
-use crate::model::{DatasetId, DatasetInfo, FieldType, TimeRange};
+use crate::model::{DatasetId, DatasetInfo, TimeRange};
 use crate::store::Snapshot;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
@@ -150,7 +150,7 @@ pub async fn collections(
 }
 
 /// Loads a dataset by the id in the path; 404 for unknown or malformed ids.
-fn dataset(snap: &dyn Snapshot, id: &str) -> Result<DatasetInfo, ApiError> {
+pub(crate) fn dataset(snap: &dyn Snapshot, id: &str) -> Result<DatasetInfo, ApiError> {
     let id =
         DatasetId::parse(id).map_err(|_| ApiError::not_found(format!("no collection `{id}`")))?;
     snap.dataset(&id)?
@@ -195,13 +195,7 @@ pub async fn queryables(
     };
     props.insert("geometry".into(), json!({"format": geom_format}));
     for f in &ds.fields {
-        let schema = match f.ty {
-            FieldType::Integer => json!({"type": "integer"}),
-            FieldType::Number => json!({"type": "number"}),
-            FieldType::Boolean => json!({"type": "boolean"}),
-            FieldType::Datetime => json!({"type": "string", "format": "date-time"}),
-            FieldType::String => json!({"type": "string"}),
-        };
+        let schema = super::openapi::field_schema(f.ty);
         props.insert(f.name.clone(), schema);
     }
     let body = json!({

@@ -2,9 +2,9 @@
 //! vendored front-end assets (MapLibre GL JS, glyphs), all served from this origin.
 
 use super::error::ApiError;
-use super::features::with_snapshot;
+use super::features::{dataset, with_snapshot};
 use super::{AppState, base_url, content_type, html};
-use crate::model::{DatasetId, DatasetInfo, DatasetKind, Value};
+use crate::model::{DatasetInfo, DatasetKind, Value};
 use crate::store::Snapshot;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue};
@@ -153,12 +153,6 @@ fn label_field(ds: &DatasetInfo) -> Option<String> {
         .or_else(|| text().find(named))
         .or_else(|| text().next())
         .map(|f| f.name.clone())
-}
-
-fn dataset(snap: &dyn Snapshot, id: &str) -> Result<DatasetInfo, ApiError> {
-    let id = DatasetId::parse(id).map_err(|_| ApiError::not_found(format!("no dataset `{id}`")))?;
-    snap.dataset(&id)?
-        .ok_or_else(|| ApiError::not_found(format!("no dataset `{id}`")))
 }
 
 /// `GET /styles`: one style per dataset.

@@ -15,6 +15,17 @@ fn param(name: &str, schema: Json, description: &str) -> Json {
     json!({"name": name, "in": "query", "required": false, "schema": schema, "description": description, "style": "form", "explode": false})
 }
 
+/// The JSON Schema of a property type (queryables and OpenAPI alike).
+pub fn field_schema(ty: FieldType) -> Json {
+    match ty {
+        FieldType::Integer => json!({"type": "integer"}),
+        FieldType::Number => json!({"type": "number"}),
+        FieldType::Boolean => json!({"type": "boolean"}),
+        FieldType::Datetime => json!({"type": "string", "format": "date-time"}),
+        FieldType::String => json!({"type": "string"}),
+    }
+}
+
 fn items_params(ds: &DatasetInfo) -> Vec<Json> {
     let mut out: Vec<Json> = ITEMS_PARAMS
         .iter()
@@ -27,13 +38,7 @@ fn items_params(ds: &DatasetInfo) -> Vec<Json> {
         })
         .collect();
     for f in &ds.fields {
-        let schema = match f.ty {
-            FieldType::Integer => json!({"type": "integer"}),
-            FieldType::Number => json!({"type": "number"}),
-            FieldType::Boolean => json!({"type": "boolean"}),
-            FieldType::Datetime => json!({"type": "string", "format": "date-time"}),
-            FieldType::String => json!({"type": "string"}),
-        };
+        let schema = field_schema(f.ty);
         out.push(param(
             &f.name,
             schema,
