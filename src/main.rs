@@ -42,6 +42,8 @@ fn main() -> Result<()> {
                 cli::refresh_from_manifest(&catalog, m).map_err(anyhow::Error::msg)?;
             }
             let runtime = tokio::runtime::Builder::new_multi_thread()
+                // Each blocking thread may hold a SQLite reader: bound them (tokio's default is 512).
+                .max_blocking_threads(16)
                 .enable_all()
                 .build()?;
             let tiles = args.tile_config();

@@ -29,7 +29,7 @@ pub struct ClusterParams {
     /// Cells per tile side; rounded down to a power of two in 1..=256.
     pub grid_cells: u32,
     /// The cluster zoom: from here on points are served one by one, so no cluster
-    /// needs a deeper expansion zoom than `max_zoom + 1`.
+    /// needs a deeper expansion zoom than `max_zoom`.
     pub max_zoom: u8,
     /// Tile extent of the output coordinates.
     pub extent: u32,
@@ -59,7 +59,8 @@ pub struct ClusterFeature {
     pub y: i32,
     pub count: u64,
     /// The first zoom at which the members no longer share one grid cell, capped at
-    /// `max_zoom + 1`; `max_zoom + 1` also when they all share one exact position.
+    /// `max_zoom` (where points are drawn one by one); `max_zoom` also when they all
+    /// share one exact position.
     pub expansion_zoom: u8,
     pub fid: Option<i64>,
     pub time: Option<(i64, i64)>,
@@ -172,11 +173,13 @@ fn finish(
 }
 
 /// The first zoom after `z` at which a box of world coordinates spans more than one
-/// cell of side 2^(32 - zoom - g), capped at `max_zoom + 1`. Two coordinates share a
+/// cell of side 2^(32 - zoom - g), capped at `max_zoom`: from the cluster zoom on every
+/// member is drawn as its own point, so a cluster always opens there at the latest. Two coordinates share a
 /// cell at level L exactly when they agree on their top L bits, so the answer follows
 /// from the highest bit in which the box's corners differ.
 fn expansion_zoom(min: (u32, u32), max: (u32, u32), z: u8, g: u32, max_zoom: u8) -> u8 {
-    let cap = max_zoom.saturating_add(1);
+    // Clusters exist only below the cluster zoom, so the cap is always past `z`.
+    let cap = max_zoom.max(z.saturating_add(1));
     let diff = (min.0 ^ max.0) | (min.1 ^ max.1);
     if diff == 0 {
         return cap;
@@ -262,13 +265,13 @@ mod tests {
     #[test]
     fn expansion_zoom_cases() {
         // Same position: never splits.
-        assert_eq!(expansion_zoom((5, 5), (5, 5), 3, 4, 14), 15);
+        assert_eq!(expansion_zoom((5, 5), (5, 5), 3, 4, 14), 14);
         // Corners differ in the top bit: they split at the next zoom already.
         assert_eq!(expansion_zoom((0, 0), (1 << 31, 0), 0, 0, 14), 1);
         // Differ only in bit 20 with g = 4: cells of 2^20 units at zoom 8.
         assert_eq!(expansion_zoom((0, 0), (0, 1 << 20), 2, 4, 14), 8);
         // Past the cluster zoom the cap applies.
-        assert_eq!(expansion_zoom((0, 0), (1, 0), 2, 4, 14), 15);
+        assert_eq!(expansion_zoom((0, 0), (1, 0), 2, 4, 14), 14);
         assert_eq!(
             expansion_zoom((0, 0), (1, 0), 2, 4, 200),
             28,
@@ -297,7 +300,10 @@ mod tests {
         assert_eq!(out.len(), 2);
         let london = out.iter().find(|c| c.count == 3).unwrap();
         assert_eq!(london.categories, vec![(1, 2)]);
-        assert_eq!(london.expansion_zoom, 15, "identical positions never split");
+        assert_eq!(
+            london.expansion_zoom, 14,
+            "identical positions open at the cluster zoom"
+        );
         assert_eq!(london.fid, None);
         let lone = out.iter().find(|c| c.count == 1).unwrap();
         assert_eq!(

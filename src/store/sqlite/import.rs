@@ -297,10 +297,6 @@ pub fn run(
     let conn: &Connection = conn;
     let previous = load_info(conn, req.id.as_str())?;
     conn.pragma_update(None, "temp_store", "FILE")?;
-    // A large page cache keeps the growing R*Tree and table pages in memory while writing
-    // (measured: the R*Tree build of 1.4M points spills without it).
-    conn.pragma_update(None, "cache_size", -262_144)?;
-    conn.execute_batch("PRAGMA temp.cache_size = -131072")?;
 
     let stage_tx = TxGuard::begin(conn, "BEGIN")?;
     let mut st = Staging::new(conn)?;

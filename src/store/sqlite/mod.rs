@@ -101,8 +101,10 @@ impl SqliteCatalog {
             | OpenFlags::SQLITE_OPEN_URI;
         let conn = Connection::open_with_flags(&self.path, flags)?;
         conn.pragma_update(None, "busy_timeout", 10_000)?;
-        conn.pragma_update(None, "cache_size", -32_768)?;
-        conn.pragma_update(None, "mmap_size", 1_i64 << 30)?;
+        // Modest per-connection caches and no mmap: every mapped page a reader touches
+        // counts in the server's RSS (measured: 1.4 GB under GeoJSON load with a 1 GiB
+        // mmap and 32 MiB caches), while the OS page cache serves re-reads for free.
+        conn.pragma_update(None, "cache_size", -8_192)?;
         import::register_functions(&conn)?;
         Ok(conn)
     }
