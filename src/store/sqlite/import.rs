@@ -2,6 +2,11 @@
 //! write the typed, Hilbert-ordered feature table and its R*Tree and switch the dataset
 //! over, all in one write transaction.
 
+use super::rows::{self, MEMORY_BUDGET, MemoryRows, Row};
+
+/// The default budget, for the test that compares both import paths.
+#[cfg(test)]
+pub(super) const MEMORY_BUDGET_FOR_TESTS: usize = MEMORY_BUDGET;
 use super::{Tables, hilbert_key, load_info, read};
 use crate::ingest::infer::{ColumnInference, named_like_time};
 use crate::ingest::time::{TimeFormat, format_utc};
@@ -59,7 +64,7 @@ pub fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// Parses with the first format of `mask` that accepts the value.
-fn parse_time(text: &str, mask: u8, zone: &TimeZone) -> Option<TimeRange> {
+pub(super) fn parse_time(text: &str, mask: u8, zone: &TimeZone) -> Option<TimeRange> {
     TimeFormat::ALL
         .iter()
         .filter(|f| mask & f.bit() != 0)
@@ -67,7 +72,7 @@ fn parse_time(text: &str, mask: u8, zone: &TimeZone) -> Option<TimeRange> {
 }
 
 /// Formats a value may be read in: the compact all-digit ones only for date-like names.
-fn allowed_formats(column: &str) -> u8 {
+pub(super) fn allowed_formats(column: &str) -> u8 {
     let numeric_ok = named_like_time(column);
     TimeFormat::ALL
         .iter()
@@ -115,10 +120,14 @@ struct Staging<'c> {
     no_geom: BTreeMap<NoGeometry, u64>,
     geometry_types: BTreeSet<&'static str>,
     bounds: Option<Bounds>,
+    /// Rows held in memory while they fit [`rows::MEMORY_BUDGET`]; `None` once spilled
+    /// into the staging table.
+    memory: Option<MemoryRows>,
+    budget: usize,
 }
 
 impl<'c> Staging<'c> {
-    fn new(conn: &'c Connection) -> rusqlite::Result<Self> {
+    fn new(conn: &'c Connection, budget: usize) -> rusqlite::Result<Self> {
         conn.execute_batch(&format!(
             "DROP TABLE IF EXISTS temp.stage; CREATE TEMP TABLE stage ({STAGE_FIXED})"
         ))?;
@@ -136,6 +145,8 @@ impl<'c> Staging<'c> {
             no_geom: BTreeMap::new(),
             geometry_types: BTreeSet::new(),
             bounds: None,
+            memory: Some(MemoryRows::default()),
+            budget,
         })
     }
 
@@ -150,6 +161,64 @@ impl<'c> Staging<'c> {
         self.index.insert(name.to_owned(), i);
         self.inference.push(ColumnInference::new(name));
         Ok(i)
+    }
+
+    /// Keeps a row in memory while the budget allows; past it, spills everything held
+    /// into the staging table and stages from then on.
+    fn sink(&mut self, row: Row) -> rusqlite::Result<()> {
+        if let Some(memory) = &mut self.memory {
+            if memory.bytes() < self.budget {
+                memory.push(&row);
+                return Ok(());
+            }
+            tracing::info!(
+                mib = memory.bytes() >> 20,
+                "import larger than its memory budget: staging on disk"
+            );
+            let held = self.memory.take().unwrap_or_default();
+            for r in held.drain_in_order() {
+                self.stage(r)?;
+            }
+        }
+        self.stage(row)
+    }
+
+    /// Inserts one row into the staging table (raw text cells, typed at the end by SQL).
+    fn stage(&mut self, row: Row) -> rusqlite::Result<()> {
+        if self.width != self.columns.len() {
+            let n = STAGE_FIXED_COUNT + self.columns.len();
+            let cols: String = (0..self.columns.len()).map(|i| format!(", c{i}")).collect();
+            let sql = format!(
+                "INSERT INTO temp.stage (hkey, src, minx, miny, maxx, maxy, geom, t0, t1{cols}) VALUES ({})",
+                vec!["?"; n].join(", ")
+            );
+            self.insert = Some(self.conn.prepare_cached(&sql)?);
+            self.width = self.columns.len();
+        }
+        let mut props: Vec<Option<&str>> = vec![None; self.columns.len()];
+        for (i, v) in &row.cells {
+            props[*i] = Some(v.as_str());
+        }
+        let b = row.bounds;
+        let fixed: [&dyn ToSql; STAGE_FIXED_COUNT] = [
+            &row.hkey,
+            &row.src,
+            &b.map(|b| b.min_x),
+            &b.map(|b| b.min_y),
+            &b.map(|b| b.max_x),
+            &b.map(|b| b.max_y),
+            &row.geom,
+            &row.time.map(|t| t.start),
+            &row.time.map(|t| t.end),
+        ];
+        let params = fixed
+            .into_iter()
+            .chain(props.iter().map(|p| p as &dyn ToSql));
+        self.insert
+            .as_mut()
+            .expect("prepared above")
+            .execute(params_from_iter(params))?;
+        Ok(())
     }
 
     /// Decides the time columns at the first record, when the header's columns are known.
@@ -247,41 +316,15 @@ impl<'c> Staging<'c> {
                 (i64::MAX, None)
             }
         };
-        if self.width != self.columns.len() {
-            let n = STAGE_FIXED_COUNT + self.columns.len();
-            let cols: Vec<String> = (0..self.columns.len()).map(|i| format!("c{i}")).collect();
-            let sql = format!(
-                "INSERT INTO temp.stage (hkey, src, minx, miny, maxx, maxy, geom, t0, t1{}{}) VALUES ({})",
-                if cols.is_empty() { "" } else { ", " },
-                cols.join(", "),
-                vec!["?"; n].join(", ")
-            );
-            self.insert = Some(self.conn.prepare_cached(&sql)?);
-            self.width = self.columns.len();
-        }
-        let mut props: Vec<Option<&str>> = vec![None; self.columns.len()];
-        for (i, v) in &cells {
-            props[*i] = Some(v.as_str());
-        }
-        let b = geo.map(|g| g.bounds);
-        let fixed: [&dyn ToSql; STAGE_FIXED_COUNT] = [
-            &hkey,
-            &rec.source_id,
-            &b.map(|b| b.min_x),
-            &b.map(|b| b.min_y),
-            &b.map(|b| b.max_x),
-            &b.map(|b| b.max_y),
-            &geo.and_then(|g| g.geojson.as_deref()),
-            &time.map(|t| t.start),
-            &time.map(|t| t.end),
-        ];
-        let params = fixed
-            .into_iter()
-            .chain(props.iter().map(|p| p as &dyn ToSql));
-        self.insert
-            .as_mut()
-            .expect("prepared above")
-            .execute(params_from_iter(params))?;
+        let row = Row {
+            hkey,
+            src: rec.source_id,
+            bounds: geo.map(|g| g.bounds),
+            geom: geo.and_then(|g| g.geojson.clone()),
+            time,
+            cells,
+        };
+        self.sink(row)?;
         self.report.rows_read += 1;
         Ok(())
     }
@@ -293,13 +336,23 @@ pub fn run(
     req: &ImportRequest,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<ImportReport, StoreError> {
+    run_with_budget(conn, req, progress, MEMORY_BUDGET)
+}
+
+/// [`run`] with a given memory budget for rows (0 stages every row on disk).
+pub(super) fn run_with_budget(
+    conn: &mut Connection,
+    req: &ImportRequest,
+    progress: &mut dyn FnMut(&Progress),
+    budget: usize,
+) -> Result<ImportReport, StoreError> {
     let started = Instant::now();
     let conn: &Connection = conn;
     let previous = load_info(conn, req.id.as_str())?;
     conn.pragma_update(None, "temp_store", "FILE")?;
 
     let stage_tx = TxGuard::begin(conn, "BEGIN")?;
-    let mut st = Staging::new(conn)?;
+    let mut st = Staging::new(conn, budget)?;
     if let (true, Some((info, tables))) = (req.append, &previous) {
         restage_previous(&mut st, req, info, *tables)?;
     }
@@ -441,6 +494,7 @@ fn finish(
         no_geom,
         geometry_types,
         bounds,
+        memory,
         ..
     } = st;
     let zone = req.timezone.iana_name().unwrap_or("UTC").to_owned();
@@ -488,15 +542,23 @@ fn finish(
              CREATE VIRTUAL TABLE r_{generation} USING rtree(id, x0, x1, y0, y1);",
             decl.concat()
         ))?;
-        let copy = format!(
-            "INSERT INTO f_{generation} (src, minx, miny, maxx, maxy, geom, t0, t1{cols})
-             SELECT src, minx, miny, maxx, maxy, geom, t0, t1{} FROM temp.stage ORDER BY hkey, ord",
-            select.concat()
-        );
-        // The zone is bound only where a date-time column uses it.
-        let zone_param: &[&dyn ToSql] = if copy.contains("?1") { &[&zone] } else { &[] };
         let t = std::time::Instant::now();
-        conn.execute(&copy, zone_param)?;
+        match memory {
+            // Everything fitted in memory: sort in Rust, write once.
+            Some(rows) => {
+                rows::write_sorted(conn, generation, &fields, rows.sorted(), &req.timezone)?
+            }
+            None => {
+                let copy = format!(
+                    "INSERT INTO f_{generation} (src, minx, miny, maxx, maxy, geom, t0, t1{cols})
+                     SELECT src, minx, miny, maxx, maxy, geom, t0, t1{} FROM temp.stage ORDER BY hkey, ord",
+                    select.concat()
+                );
+                // The zone is bound only where a date-time column uses it.
+                let zone_param: &[&dyn ToSql] = if copy.contains("?1") { &[&zone] } else { &[] };
+                conn.execute(&copy, zone_param)?;
+            }
+        }
         tracing::debug!(secs = t.elapsed().as_secs_f64(), "typed copy");
         conn.execute_batch(&format!(
             "INSERT INTO r_{generation} SELECT (fid - 1) / {block}, min(minx), max(maxx), min(miny), max(maxy) \

@@ -9,6 +9,7 @@
 
 mod import;
 mod read;
+mod rows;
 
 use super::{Catalog, ImportReport, ImportRequest, Progress, Snapshot, StoreError};
 use crate::model::{DatasetId, DatasetInfo};
@@ -249,6 +250,59 @@ pub fn hilbert_key(lon: f64, lat: f64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::hilbert_key;
+    use super::*;
+    use crate::model::DatasetMeta;
+    use crate::store::{ImportRequest, Query};
+
+    fn features(catalog: &SqliteCatalog, id: &DatasetId) -> Vec<crate::store::StoredFeature> {
+        let snap = catalog.snapshot().unwrap();
+        let ds = snap.dataset(id).unwrap().unwrap();
+        let mut out = Vec::new();
+        snap.scan(&ds, &Query::default(), &mut |f| {
+            out.push(f);
+            true
+        })
+        .unwrap();
+        out
+    }
+
+    /// Rows that overflow the memory budget are staged on disk; both paths must store
+    /// the same features, in the same order, with the same types.
+    #[test]
+    fn staging_on_disk_equals_sorting_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let fixture = |f: &str| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures")
+                .join(f)
+        };
+        let mut results = Vec::new();
+        for budget in [import::MEMORY_BUDGET_FOR_TESTS, 0] {
+            let catalog = SqliteCatalog::open(&dir.path().join(format!("b{budget}.db"))).unwrap();
+            let id = DatasetId::parse("uk").unwrap();
+            let req = ImportRequest {
+                id: id.clone(),
+                meta: DatasetMeta::default(),
+                files: vec![
+                    fixture("uk-crime-sample.csv"),
+                    fixture("nyc-311-sample.csv"),
+                ],
+                options: Default::default(),
+                time: None,
+                time_end: None,
+                timezone: jiff::tz::TimeZone::UTC,
+                append: false,
+                max_errors: 0,
+            };
+            let mut conn = catalog.writer.lock().unwrap();
+            let report = import::run_with_budget(&mut conn, &req, &mut |_| {}, budget).unwrap();
+            drop(conn);
+            assert_eq!(report.imported, 300);
+            let info = catalog.snapshot().unwrap().dataset(&id).unwrap().unwrap();
+            results.push((info.fields, features(&catalog, &id)));
+        }
+        assert_eq!(results[0], results[1]);
+    }
 
     #[test]
     fn hilbert_keys_are_local() {
