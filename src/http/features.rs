@@ -213,18 +213,20 @@ pub async fn queryables(
 fn etag(ds: &DatasetInfo, what: &str) -> HeaderValue {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     what.hash(&mut h);
-    HeaderValue::from_str(&format!("\"{}-{:x}\"", ds.version, h.finish()))
+    // Weak: the compression layer may encode the same representation in several ways.
+    HeaderValue::from_str(&format!("W/\"{}-{:x}\"", ds.version, h.finish()))
         .unwrap_or(HeaderValue::from_static("\"0\""))
 }
 
+/// If-None-Match uses the weak comparison (RFC 9110 13.1.2): `W/` prefixes do not count.
 fn not_modified(headers: &HeaderMap, tag: &HeaderValue) -> bool {
+    let ours = tag.to_str().unwrap_or("").trim_start_matches("W/");
     headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| {
-            v.split(',').any(|t| {
-                t.trim() == "*" || t.trim().trim_start_matches("W/") == tag.to_str().unwrap_or("")
-            })
+            v.split(',')
+                .any(|t| t.trim() == "*" || t.trim().trim_start_matches("W/") == ours)
         })
 }
 

@@ -94,11 +94,28 @@ pub fn parse_coord(z: &str, x: &str, y: &str) -> Result<TileCoord, ApiError> {
 }
 
 /// Normalised filter text for cache keys and ETags (parameter order does not matter).
-fn filter_key(raw: Option<&str>) -> String {
-    let mut pairs = params::pairs(raw).unwrap_or_default();
+/// A malformed query is an error here already, before any cache lookup.
+fn filter_key(raw: Option<&str>) -> Result<String, ApiError> {
+    let mut pairs = params::pairs(raw)?;
     pairs.retain(|(k, _)| k != "v");
     pairs.sort();
-    serde_urlencoded::to_string(pairs).unwrap_or_default()
+    serde_urlencoded::to_string(pairs).map_err(ApiError::internal)
+}
+
+/// `dataset@version` of the area named by `within=`, so that a re-import of the area
+/// dataset changes the cache key and ETag of every tile filtered by it.
+fn within_version(snap: &dyn Snapshot, raw: Option<&str>) -> Result<String, ApiError> {
+    let pairs = params::pairs(raw)?;
+    let Some((_, v)) = pairs.iter().find(|(k, _)| k == "within") else {
+        return Ok(String::new());
+    };
+    let ds = v
+        .split_once('/')
+        .and_then(|(d, _)| DatasetId::parse(d).ok());
+    Ok(match ds.map(|d| snap.dataset(&d)).transpose()?.flatten() {
+        Some(d) => format!("{}@{}", d.id, d.version),
+        None => "none".into(),
+    })
 }
 
 fn accepts_gzip(headers: &HeaderMap) -> bool {
@@ -148,7 +165,7 @@ async fn serve_tile(
     let gzip = accepts_gzip(&headers) && state.tiles.config.gzip_level > 0;
     let renderer = state.tiles.clone();
     let catalog = state.catalog.clone();
-    let filter = filter_key(q.as_deref());
+    let filter = filter_key(q.as_deref())?;
     let result = tokio::task::spawn_blocking(move || -> Result<Rendered, ApiError> {
         let snap = catalog.snapshot()?;
         let datasets = load_datasets(&*snap, &ids)?;
@@ -156,8 +173,9 @@ async fn serve_tile(
             .iter()
             .map(|d| format!("{}@{}", d.id, d.version))
             .collect();
+        let area = within_version(&*snap, q.as_deref())?;
         let key = format!(
-            "{}|{coord}|{filter}|{}",
+            "{}|{area}|{coord}|{filter}|{}",
             versions.join(","),
             if gzip { "gz" } else { "raw" }
         );
@@ -185,9 +203,8 @@ async fn serve_tile(
     .await??;
     let (key, body) = result;
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    key.trim_end_matches("|gz")
-        .trim_end_matches("|raw")
-        .hash(&mut h);
+    // The key includes the content coding: different bytes, different strong validator.
+    key.hash(&mut h);
     let etag = HeaderValue::from_str(&format!("\"t{:x}\"", h.finish()))
         .unwrap_or(HeaderValue::from_static("\"t\""));
     let cache_control = HeaderValue::from_str(&state.tiles.config.cache_control)
@@ -294,12 +311,16 @@ pub async fn tilejson_handler(
 ) -> Result<Response, ApiError> {
     let ids = ids.strip_suffix(".json").unwrap_or(&ids).to_owned();
     let base = base_url(&state, &headers);
-    let query = filter_key(q.as_deref());
+    let query = filter_key(q.as_deref())?;
+    let tiles = state.tiles.clone();
     let datasets = with_snapshot(&state, {
         let q = q.clone();
         move |s| {
             let datasets = load_datasets(s, &ids)?;
             layer_requests(s, &datasets, q.as_deref())?; // validate the filters now, not per tile
+            for d in &datasets {
+                tiles.point_source(s, d)?; // so that the cluster zoom is known, not null
+            }
             Ok(datasets)
         }
     })

@@ -185,7 +185,8 @@ impl Renderer {
         }
         if !rest.equals.is_empty() || rest.within.is_some() {
             // Filters the index does not hold: ask the store which ids match in this tile.
-            rest.bbox = vec![tile.bounds_lonlat()];
+            // The buffered box: points drawn in the buffer must pass the filter too.
+            rest.bbox = vec![tile.buffered_bounds_lonlat(self.config.buffer, self.config.extent)];
             filter.fids = Some(
                 snap.matching_keys(ds, &rest)?
                     .into_iter()

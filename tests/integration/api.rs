@@ -936,7 +936,8 @@ async fn etags_and_conditional_requests() {
     let path = "/collections/uk/items?limit=5";
     let r = s.get(path).await;
     let tag = r.headers()["etag"].to_str().unwrap().to_owned();
-    assert!(tag.starts_with('"') && tag.ends_with('"'), "{tag}");
+    // A weak entity tag: the compression layer may serve the page in several codings.
+    assert!(tag.starts_with("W/\"") && tag.ends_with('"'), "{tag}");
     // Same request, same tag; another query, another tag.
     assert_eq!(s.get(path).await.headers()["etag"], tag.as_str());
     let other = s.get("/collections/uk/items?limit=6").await;

@@ -8,3 +8,4 @@ mod gdal;
 mod import;
 mod props;
 mod support;
+mod tiles;

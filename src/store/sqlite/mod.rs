@@ -106,6 +106,10 @@ impl SqliteCatalog {
         // counts in the server's RSS (measured: 1.4 GB under GeoJSON load with a 1 GiB
         // mmap and 32 MiB caches), while the OS page cache serves re-reads for free.
         conn.pragma_update(None, "cache_size", -8_192)?;
+        // Measured: with automatic indexes SQLite answered a world bbox + property filter
+        // by building a temporary index on the property (30 s on 52k rows) instead of
+        // walking the R*Tree blocks.
+        conn.pragma_update(None, "automatic_index", false)?;
         import::register_functions(&conn)?;
         Ok(conn)
     }
