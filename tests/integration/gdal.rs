@@ -3,23 +3,6 @@
 use crate::support::*;
 use std::process::Command;
 
-/// Whether `ogrinfo` can run. When it cannot, the test fails in CI (where `CI` is set and
-/// gdal-bin is installed) and is skipped with a notice elsewhere.
-fn ogrinfo_available() -> bool {
-    let found = Command::new("ogrinfo")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "ogrinfo is not on PATH but CI is set: install gdal-bin"
-        );
-        eprintln!("SKIPPED gdal_ogrinfo_reads_the_server: ogrinfo is not on PATH");
-    }
-    found
-}
-
 /// Runs ogrinfo on a blocking thread (the server keeps serving on the runtime).
 async fn ogrinfo(args: Vec<String>) -> String {
     let out = tokio::task::spawn_blocking(move || {
@@ -55,7 +38,7 @@ fn feature_count(summary: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gdal_ogrinfo_reads_the_server() {
-    if !ogrinfo_available() {
+    if !ogrinfo_available("gdal_ogrinfo_reads_the_server") {
         return;
     }
     let s = Server::with_fixture("uk", "uk-crime-sample.csv").await;

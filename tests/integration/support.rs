@@ -264,3 +264,19 @@ pub fn content_type(r: &reqwest::Response) -> String {
         .trim()
         .to_owned()
 }
+
+/// Whether `ogrinfo` can run; fails in CI without it, skips with a notice elsewhere.
+pub fn ogrinfo_available(test: &str) -> bool {
+    let found = std::process::Command::new("ogrinfo")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "ogrinfo is not on PATH but CI is set: install gdal-bin"
+        );
+        eprintln!("SKIPPED {test}: ogrinfo is not on PATH");
+    }
+    found
+}

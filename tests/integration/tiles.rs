@@ -1629,22 +1629,6 @@ async fn lines_and_polygons() {
     }
 }
 
-/// Whether `ogrinfo` can run; fails in CI without it, skips with a notice elsewhere.
-fn ogrinfo_available(test: &str) -> bool {
-    let found = Command::new("ogrinfo")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "ogrinfo is not on PATH but CI is set: install gdal-bin"
-        );
-        eprintln!("SKIPPED {test}: ogrinfo is not on PATH");
-    }
-    found
-}
-
 fn gdal_feature_count(summary: &str, layer: &str) -> u64 {
     let mut in_layer = false;
     for l in summary.lines() {
