@@ -3,6 +3,7 @@
 //! only error that becomes a response.
 
 pub mod error;
+mod export;
 mod features;
 mod html;
 pub(crate) mod maps;
