@@ -73,8 +73,9 @@ impl TileArgs {
         let datasets = crate::http::tiles::load_datasets(&*snap, &self.ids).map_err(detail)?;
         // Filters are written as in a URL, but spaces in names may be typed as they are.
         let query = self.filter.replace(' ', "%20");
-        let layers =
-            crate::http::tiles::layer_requests(&*snap, &datasets, Some(&query)).map_err(detail)?;
+        let layers = crate::http::tiles::layer_requests(Some(&*snap), &datasets, Some(&query))
+            .map_err(detail)?
+            .unwrap_or_default();
         let renderer = crate::render::Renderer::new(crate::render::TileConfig::default());
         match renderer
             .render(&*snap, &layers, coord)

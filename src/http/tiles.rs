@@ -7,7 +7,7 @@ use super::features::with_snapshot;
 use super::params::{self, ParamSet};
 use super::{AppState, base_url, content_type};
 use crate::model::{DatasetId, DatasetInfo};
-use crate::render::LayerRequest;
+use crate::render::{LayerRequest, Renderer};
 use crate::store::Snapshot;
 use crate::tiles::TileCoord;
 use axum::body::Body;
@@ -45,11 +45,12 @@ pub fn load_datasets(snap: &dyn Snapshot, ids: &str) -> Result<Vec<DatasetInfo>,
 
 /// Splits the tile query into per-layer filters: `datetime` goes to layers that have time,
 /// a property filter to layers that have the property; a parameter no layer takes is a 400.
+/// Without a snapshot, `within=` cannot be resolved: the answer is then `None`.
 pub fn layer_requests(
-    snap: &dyn Snapshot,
+    snap: Option<&dyn Snapshot>,
     datasets: &[DatasetInfo],
     raw: Option<&str>,
-) -> Result<Vec<LayerRequest>, ApiError> {
+) -> Result<Option<Vec<LayerRequest>>, ApiError> {
     let pairs = params::pairs(raw)?;
     for (k, _) in &pairs {
         if k != "v"
@@ -73,14 +74,18 @@ pub fn layer_requests(
             .collect();
         let raw = serde_urlencoded::to_string(&own).map_err(ApiError::internal)?;
         let mut req = params::parse_items(ds, Some(&raw), ParamSet::Tiles)?;
-        params::resolve_within(snap, &mut req)?;
+        match snap {
+            Some(snap) => params::resolve_within(snap, &mut req)?,
+            None if req.within_ref.is_some() => return Ok(None),
+            None => {}
+        }
         req.query.limit = None;
         layers.push(LayerRequest {
             dataset: ds.clone(),
             query: req.query,
         });
     }
-    Ok(layers)
+    Ok(Some(layers))
 }
 
 pub fn parse_coord(z: &str, x: &str, y: &str) -> Result<TileCoord, ApiError> {
@@ -163,45 +168,92 @@ async fn serve_tile(
     q: Option<String>,
 ) -> Result<Response, ApiError> {
     let gzip = accepts_gzip(&headers) && state.tiles.config.gzip_level > 0;
+    let filter = filter_key(q.as_deref())?;
+    // Read before any snapshot: metadata remembered at this stamp is at least this new.
+    let stamp = state.catalog.data_stamp()?;
+    // Fast path, on this async worker: metadata known at the current stamp, and the tile
+    // either cached or drawable from the in-memory point index alone.
+    if let Some(datasets) = state.tiles.known(stamp, &ids)
+        && let Some(layers) = layer_requests(None, &datasets, q.as_deref())?
+    {
+        let key = tile_key(&datasets, "", coord, &filter, gzip);
+        if let Some(hit) = state.tiles.cache.get(&key) {
+            return Ok(tile_response(&state, &headers, &key, Some(hit), gzip));
+        }
+        if let Some(raw) = state.tiles.render_in_memory(&layers, coord) {
+            let body = finish_tile(&state.tiles, &key, raw, gzip)?;
+            return Ok(tile_response(&state, &headers, &key, body, gzip));
+        }
+    }
     let renderer = state.tiles.clone();
     let catalog = state.catalog.clone();
-    let filter = filter_key(q.as_deref())?;
-    let result = tokio::task::spawn_blocking(move || -> Result<Rendered, ApiError> {
+    let (key, body) = tokio::task::spawn_blocking(move || -> Result<Rendered, ApiError> {
         let snap = catalog.snapshot()?;
         let datasets = load_datasets(&*snap, &ids)?;
-        let versions: Vec<String> = datasets
-            .iter()
-            .map(|d| format!("{}@{}", d.id, d.version))
-            .collect();
+        renderer.remember(stamp, &datasets);
         let area = within_version(&*snap, q.as_deref())?;
-        let key = format!(
-            "{}|{area}|{coord}|{filter}|{}",
-            versions.join(","),
-            if gzip { "gz" } else { "raw" }
-        );
+        let key = tile_key(&datasets, &area, coord, &filter, gzip);
         if let Some(hit) = renderer.cache.get(&key) {
             return Ok((key, Some(hit)));
         }
-        let layers = layer_requests(&*snap, &datasets, q.as_deref())?;
-        let Some(raw) = renderer.render(&*snap, &layers, coord)? else {
-            return Ok((key, None));
-        };
-        let bytes = if gzip {
-            let mut enc = flate2::write::GzEncoder::new(
-                Vec::with_capacity(raw.len() / 2),
-                flate2::Compression::new(renderer.config.gzip_level),
-            );
-            enc.write_all(&raw).map_err(ApiError::internal)?;
-            enc.finish().map_err(ApiError::internal)?
-        } else {
-            raw
-        };
-        let bytes = Arc::new(bytes);
-        renderer.cache.put(key.clone(), bytes.clone());
-        Ok((key, Some(bytes)))
+        let layers = layer_requests(Some(&*snap), &datasets, q.as_deref())?.unwrap_or_default();
+        let raw = renderer.render(&*snap, &layers, coord)?;
+        let body = finish_tile(&renderer, &key, raw, gzip)?;
+        Ok((key, body))
     })
     .await??;
-    let (key, body) = result;
+    Ok(tile_response(&state, &headers, &key, body, gzip))
+}
+
+/// The cache key of a tile: dataset versions, the `within` area's version, tile, filters, coding.
+fn tile_key(
+    datasets: &[DatasetInfo],
+    area: &str,
+    coord: TileCoord,
+    filter: &str,
+    gzip: bool,
+) -> String {
+    let versions: Vec<String> = datasets
+        .iter()
+        .map(|d| format!("{}@{}", d.id, d.version))
+        .collect();
+    format!(
+        "{}|{area}|{coord}|{filter}|{}",
+        versions.join(","),
+        if gzip { "gz" } else { "raw" }
+    )
+}
+
+/// Compresses a rendered tile when asked and caches it; `None` stays `None` (empty tile).
+fn finish_tile(
+    renderer: &Renderer,
+    key: &str,
+    raw: Option<Vec<u8>>,
+    gzip: bool,
+) -> Result<Option<Arc<Vec<u8>>>, ApiError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let bytes = if gzip {
+        let level = flate2::Compression::new(renderer.config.gzip_level);
+        let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(raw.len() / 2), level);
+        enc.write_all(&raw).map_err(ApiError::internal)?;
+        enc.finish().map_err(ApiError::internal)?
+    } else {
+        raw
+    };
+    let bytes = Arc::new(bytes);
+    renderer.cache.put(key.to_owned(), bytes.clone());
+    Ok(Some(bytes))
+}
+
+/// The response for a tile: 200 with the bytes, 204 when empty, 304 when the client's
+/// ETag matches; strong ETag from the cache key, Cache-Control, Vary.
+fn tile_response(
+    state: &AppState,
+    headers: &HeaderMap,
+    key: &str,
+    body: Option<Arc<Vec<u8>>>,
+    gzip: bool,
+) -> Response {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     // The key includes the content coding: different bytes, different strong validator.
     key.hash(&mut h);
@@ -237,7 +289,7 @@ async fn serve_tile(
     h.insert(header::ETAG, etag);
     h.insert(header::CACHE_CONTROL, cache_control);
     h.append(header::VARY, HeaderValue::from_static("accept-encoding"));
-    Ok(resp)
+    resp
 }
 
 fn tilejson(base: &str, datasets: &[DatasetInfo], query: &str, state: &AppState) -> Json {
@@ -317,7 +369,7 @@ pub async fn tilejson_handler(
         let q = q.clone();
         move |s| {
             let datasets = load_datasets(s, &ids)?;
-            layer_requests(s, &datasets, q.as_deref())?; // validate the filters now, not per tile
+            layer_requests(Some(s), &datasets, q.as_deref())?; // validate the filters now, not per tile
             for d in &datasets {
                 tiles.point_source(s, d)?; // so that the cluster zoom is known, not null
             }

@@ -75,6 +75,8 @@ pub struct Renderer {
     pub config: TileConfig,
     pub cache: TileCache,
     points: Mutex<HashMap<DatasetId, Arc<PointSource>>>,
+    /// Dataset metadata by id, valid while the catalog's data stamp is the first value.
+    known: Mutex<(i64, HashMap<DatasetId, DatasetInfo>)>,
     /// Serialises index builds so that concurrent first requests build once.
     building: Mutex<()>,
 }
@@ -85,6 +87,7 @@ impl Renderer {
             cache: TileCache::new(config.cache_bytes),
             config,
             points: Mutex::default(),
+            known: Mutex::new((i64::MIN, HashMap::new())),
             building: Mutex::new(()),
         }
     }
@@ -142,20 +145,26 @@ impl Renderer {
         let mut built = Vec::with_capacity(layers.len());
         for l in layers {
             built.push(match self.point_source(snap, &l.dataset)? {
-                Some(source) => self.point_layer(snap, l, &source, tile)?,
+                Some(source) => self
+                    .point_layer(Some(snap), l, &source, tile)?
+                    .unwrap_or_else(|| {
+                        LayerBuilder::new(l.dataset.id.as_str(), self.config.extent)
+                    }),
                 None => self.shape_layer(snap, l, tile)?,
             });
         }
         Ok(tiles::encode_tile(&built))
     }
 
+    /// A point layer from the index; `None` when a filter needs the store and there is no
+    /// snapshot to ask.
     fn point_layer(
         &self,
-        snap: &dyn Snapshot,
+        snap: Option<&dyn Snapshot>,
         l: &LayerRequest,
         source: &PointSource,
         tile: TileCoord,
-    ) -> Result<LayerBuilder, StoreError> {
+    ) -> Result<Option<LayerBuilder>, StoreError> {
         let ds = &l.dataset;
         let mut filter = Filter {
             time: l.query.time.map(|t| (t.start, t.end)),
@@ -184,6 +193,7 @@ impl Renderer {
             }
         }
         if !rest.equals.is_empty() || rest.within.is_some() {
+            let Some(snap) = snap else { return Ok(None) };
             // Filters the index does not hold: ask the store which ids match in this tile.
             // The buffered box: points drawn in the buffer must pass the filter too.
             rest.bbox = vec![tile.buffered_bounds_lonlat(self.config.buffer, self.config.extent)];
@@ -202,7 +212,58 @@ impl Renderer {
             category_field: source.category.as_deref(),
             ids: source.ids.as_deref(),
         };
-        Ok(tiles::render_points(&source.index, tile, &filter, &params))
+        Ok(Some(tiles::render_points(
+            &source.index,
+            tile,
+            &filter,
+            &params,
+        )))
+    }
+
+    /// Renders from memory alone, without a store snapshot or a blocking thread: only
+    /// point layers whose index is built, at or above their cluster zoom (cheap: a few
+    /// points each), with filters the index holds. `None` when that is not the case.
+    pub fn render_in_memory(
+        &self,
+        layers: &[LayerRequest],
+        tile: TileCoord,
+    ) -> Option<Option<Vec<u8>>> {
+        let mut built = Vec::with_capacity(layers.len());
+        for l in layers {
+            let source = self.cached_source(&l.dataset)?;
+            if tile.z() < source.cluster_zoom {
+                return None;
+            }
+            built.push(self.point_layer(None, l, &source, tile).ok()??);
+        }
+        Some(tiles::encode_tile(&built))
+    }
+
+    /// Remembers dataset metadata read at data stamp `stamp` (see [`Self::known`]).
+    pub fn remember(&self, stamp: i64, datasets: &[DatasetInfo]) {
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        if known.0 != stamp {
+            *known = (stamp, HashMap::new());
+        }
+        for d in datasets {
+            known.1.insert(d.id.clone(), d.clone());
+        }
+    }
+
+    /// The remembered metadata of `ids` (comma list), if all are known at data stamp `stamp`.
+    pub fn known(&self, stamp: i64, ids: &str) -> Option<Vec<DatasetInfo>> {
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        if known.0 != stamp {
+            return None;
+        }
+        let mut out: Vec<DatasetInfo> = Vec::new();
+        for id in ids.split(',') {
+            let d = known.1.get(&DatasetId::parse(id).ok()?)?;
+            if !out.iter().any(|o| o.id == d.id) {
+                out.push(d.clone());
+            }
+        }
+        Some(out)
     }
 
     fn shape_layer(

@@ -236,6 +236,10 @@ pub trait Catalog: Send + Sync {
         progress: &mut dyn FnMut(&Progress),
     ) -> Result<ImportReport, StoreError>;
     fn delete(&self, id: &DatasetId) -> Result<bool, StoreError>;
+    /// A number that changes as soon as any change to the catalog is committed: cheap (no
+    /// transaction), so hot paths can keep metadata in memory and still see a re-import
+    /// at once.
+    fn data_stamp(&self) -> Result<i64, StoreError>;
 }
 
 /// What to import and how.

@@ -186,7 +186,7 @@ fn buffered_rows<'a>(
     let (ox, oy) = tile.world_origin();
     let (x0, y0) = (i64::from(ox) - pad, i64::from(oy) - pad);
     let (x1, y1) = (i64::from(ox) + size + pad, i64::from(oy) + size + pad);
-    let mut tiles = vec![tile];
+    let mut ranges = vec![index.range(tile)];
     if pad > 0 {
         for (dx, dy) in [
             (-1, -1),
@@ -200,20 +200,56 @@ fn buffered_rows<'a>(
         ] {
             let (nx, ny) = (i64::from(tile.x()) + dx, i64::from(tile.y()) + dy);
             if let (Ok(nx), Ok(ny)) = (u32::try_from(nx), u32::try_from(ny))
-                && let Ok(t) = TileCoord::new(tile.z(), nx, ny)
+                && let Ok(n) = TileCoord::new(tile.z(), nx, ny)
             {
-                tiles.push(t);
+                edge_ranges(index, n, (dx, dy), params, &mut ranges);
             }
         }
     }
-    tiles.into_iter().flat_map(move |t| {
-        index.filtered(index.range(t), filter).filter(move |&row| {
+    ranges.into_iter().flat_map(move |r| {
+        index.filtered(r, filter).filter(move |&row| {
             index.point(row).is_some_and(|p| {
                 let (x, y) = (i64::from(p.world.0), i64::from(p.world.1));
                 (x0..x1).contains(&x) && (y0..y1).contains(&y)
             })
         })
     })
+}
+
+/// The index ranges of neighbour `n` that can hold points of the buffer: the whole
+/// neighbour when it is sparse, else only its sub-tiles along the shared edge, at the
+/// deepest level whose sub-tiles are still as wide as the buffer (dense city tiles hold
+/// thousands of points, of which the buffer needs a 1/64 strip).
+fn edge_ranges(
+    index: &PointIndex,
+    n: TileCoord,
+    (dx, dy): (i64, i64),
+    params: &PointLayerParams<'_>,
+    out: &mut Vec<std::ops::Range<usize>>,
+) {
+    let whole = index.range(n);
+    let buffer = params.buffer.clamp(1, params.extent.max(1));
+    let k = (params.extent.max(1) / buffer)
+        .ilog2()
+        .min(u32::from(super::MAX_ZOOM - n.z().min(super::MAX_ZOOM)));
+    let side = 1u32 << k;
+    if whole.len() <= 2 * side as usize || k == 0 {
+        out.push(whole);
+        return;
+    }
+    let pick = |d: i64| match d {
+        -1 => (side - 1)..side,
+        1 => 0..1,
+        _ => 0..side,
+    };
+    let z = n.z() + k as u8;
+    for sy in pick(dy) {
+        for sx in pick(dx) {
+            if let Ok(t) = TileCoord::new(z, (n.x() << k) + sx, (n.y() << k) + sy) {
+                out.push(index.range(t));
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -232,6 +268,52 @@ mod tests {
             extent: 4096,
             category_field: Some("type"),
             ids: None,
+        }
+    }
+
+    /// Dense neighbours are read by their edge sub-tiles only: the rows must be exactly
+    /// those a scan of the nine whole tiles finds inside the buffered box.
+    #[test]
+    fn edge_subtiles_find_every_buffer_point() {
+        // 20,000 points packed into a few z16 tiles in London: every neighbour is dense.
+        let pts: Vec<crate::tiles::PointRecord> = random_points(20_000, 11)
+            .into_iter()
+            .map(|mut p| {
+                // random_points spans lon -10..2, lat 49..59: squeeze it into ~4 x 3 z16 tiles.
+                p.lon = -0.1 + (p.lon + 10.0) / 12.0 * 0.02;
+                p.lat = 51.5 + (p.lat - 49.0) / 10.0 * 0.012;
+                p
+            })
+            .collect();
+        let centre = crate::tiles::tile_of(pts[0].lon, pts[0].lat, 16).unwrap();
+        let ix = PointIndex::build(pts, names()).unwrap();
+        let filter = Filter::default();
+        for (x, y) in [
+            (centre.x(), centre.y()),
+            (centre.x() + 1, centre.y()),
+            (centre.x(), centre.y() - 1),
+        ] {
+            let tile = TileCoord::new(16, x, y).unwrap();
+            let p = params(16, 64);
+            let mut got: Vec<usize> = buffered_rows(&ix, tile, &filter, &p).collect();
+            got.sort_unstable();
+            let size = 1i64 << 16;
+            let pad = size * 64 / 4096;
+            let (ox, oy) = tile.world_origin();
+            let (x0, y0, x1, y1) = (
+                i64::from(ox) - pad,
+                i64::from(oy) - pad,
+                i64::from(ox) + size + pad,
+                i64::from(oy) + size + pad,
+            );
+            let want: Vec<usize> = (0..ix.len())
+                .filter(|&i| {
+                    let w = ix.point(i).unwrap().world;
+                    (x0..x1).contains(&i64::from(w.0)) && (y0..y1).contains(&i64::from(w.1))
+                })
+                .collect();
+            assert!(!want.is_empty());
+            assert_eq!(got, want, "tile 16/{x}/{y}");
         }
     }
 

@@ -21,6 +21,8 @@ pub struct SqliteCatalog {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// Answers `PRAGMA data_version`, which changes when another connection commits.
+    probe: Mutex<Option<Connection>>,
 }
 
 impl std::fmt::Debug for SqliteCatalog {
@@ -63,6 +65,7 @@ impl SqliteCatalog {
             path: path.to_owned(),
             writer: Mutex::new(conn),
             readers: Mutex::new(Vec::new()),
+            probe: Mutex::new(None),
         };
         catalog.drop_orphans()?;
         Ok(catalog)
@@ -116,6 +119,17 @@ impl SqliteCatalog {
 }
 
 impl Catalog for SqliteCatalog {
+    fn data_stamp(&self) -> Result<i64, StoreError> {
+        let mut probe = self.probe.lock().unwrap_or_else(|e| e.into_inner());
+        if probe.is_none() {
+            *probe = Some(self.reader()?);
+        }
+        let conn = probe.as_ref().expect("opened above");
+        Ok(conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?)
+    }
+
     fn snapshot(&self) -> Result<Box<dyn Snapshot + '_>, StoreError> {
         let conn = self.reader()?;
         conn.execute_batch("BEGIN")?;
