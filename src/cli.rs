@@ -302,7 +302,7 @@ pub fn describe_report(id: &DatasetId, r: &ImportReport) -> String {
 }
 
 /// Imports every manifest dataset whose files or entry changed since the catalog last saw them.
-pub fn refresh_from_manifest(catalog: &dyn Catalog, manifest: &Path) -> anyhow_free::Result<()> {
+pub fn refresh_from_manifest(catalog: &dyn Catalog, manifest: &Path) -> Result<(), String> {
     let requests = config::load_manifest(manifest).map_err(|e| e.to_string())?;
     let snapshot = catalog.snapshot().map_err(|e| e.to_string())?;
     let mut stale = Vec::new();
@@ -319,11 +319,6 @@ pub fn refresh_from_manifest(catalog: &dyn Catalog, manifest: &Path) -> anyhow_f
         eprint!("{}", describe_report(&req.id, &report));
     }
     Ok(())
-}
-
-/// Plain string errors for the CLI layer, turned into `anyhow` in `main`.
-pub mod anyhow_free {
-    pub type Result<T> = std::result::Result<T, String>;
 }
 
 /// One line per dataset for `tessera datasets`.

@@ -3,10 +3,6 @@
 //! over, all in one write transaction.
 
 use super::rows::{self, MEMORY_BUDGET, MemoryRows, Row};
-
-/// The default budget, for the test that compares both import paths.
-#[cfg(test)]
-pub(super) const MEMORY_BUDGET_FOR_TESTS: usize = MEMORY_BUDGET;
 use super::{Tables, hilbert_key, load_info, read};
 use crate::ingest::infer::{ColumnInference, named_like_time};
 use crate::ingest::time::{TimeFormat, format_utc};

@@ -295,7 +295,7 @@ mod tests {
                 .join(f)
         };
         let mut results = Vec::new();
-        for budget in [import::MEMORY_BUDGET_FOR_TESTS, 0] {
+        for budget in [rows::MEMORY_BUDGET, 0] {
             let catalog = SqliteCatalog::open(&dir.path().join(format!("b{budget}.db"))).unwrap();
             let id = DatasetId::parse("uk").unwrap();
             let req = ImportRequest {
