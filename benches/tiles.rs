@@ -68,7 +68,14 @@ fn benches(c: &mut Criterion) {
         b.iter(|| cluster_tile(&index, black_box(z5), &filter, &ClusterParams::default()))
     });
     g.bench_function("render+encode z5 tile of 1M points", |b| {
-        b.iter(|| encode_tile(&[render_points(&index, black_box(z5), &filter, &params(14))]))
+        b.iter(|| {
+            encode_tile(vec![render_points(
+                &index,
+                black_box(z5),
+                &filter,
+                &params(14),
+            )])
+        })
     });
     let time_filter = Filter {
         time: Some((1_550_000_000, 1_560_000_000)),
@@ -77,7 +84,7 @@ fn benches(c: &mut Criterion) {
     };
     g.bench_function("render+encode z5 tile of 1M points, filtered", |b| {
         b.iter(|| {
-            encode_tile(&[render_points(
+            encode_tile(vec![render_points(
                 &index,
                 black_box(z5),
                 &time_filter,
@@ -90,7 +97,14 @@ fn benches(c: &mut Criterion) {
     let z14: TileCoord = tile_of(-0.1, 51.5, 14).unwrap();
     let small = PointIndex::build(points_in(z14.bounds_lonlat(), 1_000, 7), categories()).unwrap();
     c.bench_function("render+encode z14 tile of 1,000 points", |b| {
-        b.iter(|| encode_tile(&[render_points(&small, black_box(z14), &filter, &params(14))]))
+        b.iter(|| {
+            encode_tile(vec![render_points(
+                &small,
+                black_box(z14),
+                &filter,
+                &params(14),
+            )])
+        })
     });
 }
 

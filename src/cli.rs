@@ -119,6 +119,9 @@ pub struct ServeArgs {
         default_value = "public, max-age=300"
     )]
     pub tile_cache_control: String,
+    /// Responses smaller than this many bytes are sent uncompressed, tiles included.
+    #[arg(long, env = "TESSERA_COMPRESS_MIN_BYTES", default_value_t = crate::http::DEFAULT_COMPRESS_MIN_BYTES)]
+    pub compress_min_bytes: u16,
     /// gzip level of tiles, 0-9 (0: leave compression to the general layer).
     #[arg(long, env = "TESSERA_TILE_GZIP_LEVEL", default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=9))]
     pub tile_gzip_level: u32,

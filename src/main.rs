@@ -4,6 +4,12 @@ use tessera::cli::{self, Cli, Command};
 use tessera::store::Catalog;
 use tessera::store::sqlite::SqliteCatalog;
 
+/// mimalloc instead of glibc malloc: a tile request makes dozens of small allocations
+/// on one worker thread and hyper frees some on another; glibc's arena locks and
+/// consolidation took ~10% of a loaded server's CPU (perf, bench/RESULTS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -53,6 +59,7 @@ fn main() -> Result<()> {
                 args.public_url,
                 tiles,
                 args.frame_ancestors,
+                args.compress_min_bytes,
             ))?;
         }
     }

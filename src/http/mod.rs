@@ -21,6 +21,7 @@ use params::Format;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::cors::CorsLayer;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -34,7 +35,15 @@ pub struct AppState {
     pub tiles: Arc<Renderer>,
     /// Who may embed the map pages in a frame: a CSP `frame-ancestors` source list.
     pub frame_ancestors: String,
+    /// Bodies smaller than this go out uncompressed, tiles included.
+    pub compress_min_bytes: u16,
 }
+
+/// Below this size compression saves too little to pay for itself: such a body fits in
+/// one TCP segment either way, and deflating a few hundred bytes costs more CPU than
+/// drawing the tile (most z14-16 tiles are this small; bench/RESULTS.md). CloudFront
+/// likewise leaves bodies under 1,000 bytes alone.
+pub const DEFAULT_COMPRESS_MIN_BYTES: u16 = 512;
 
 impl AppState {
     pub fn new(catalog: Arc<dyn Catalog>, public_url: Option<String>, tiles: TileConfig) -> Self {
@@ -43,6 +52,7 @@ impl AppState {
             public_url,
             tiles: Arc::new(Renderer::new(tiles)),
             frame_ancestors: "*".into(),
+            compress_min_bytes: DEFAULT_COMPRESS_MIN_BYTES,
         }
     }
 }
@@ -56,7 +66,16 @@ impl std::fmt::Debug for AppState {
 }
 
 /// The whole application; used by `serve` and by the tests.
+/// tower-http's default predicate with our size floor instead of its 32 bytes.
+fn compress_predicate(min: u16) -> impl Predicate {
+    SizeAbove::new(u64::from(min))
+        .and(NotForContentType::GRPC)
+        .and(NotForContentType::IMAGES)
+        .and(NotForContentType::SSE)
+}
+
 pub fn router(state: AppState) -> Router {
+    let min = state.compress_min_bytes;
     Router::new()
         .route("/", get(features::landing))
         .route("/conformance", get(features::conformance))
@@ -91,7 +110,7 @@ pub fn router(state: AppState) -> Router {
             header::VARY,
             HeaderValue::from_static("accept"),
         ))
-        .layer(CompressionLayer::new())
+        .layer(CompressionLayer::new().compress_when(compress_predicate(min)))
         .layer(CorsLayer::permissive().expose_headers([header::ETAG, header::LINK]))
         .with_state(state)
 }
@@ -103,9 +122,11 @@ pub async fn serve<C: Catalog + 'static>(
     public_url: Option<String>,
     tiles: TileConfig,
     frame_ancestors: String,
+    compress_min_bytes: u16,
 ) -> std::io::Result<()> {
     let mut state = AppState::new(Arc::new(catalog), public_url, tiles);
     state.frame_ancestors = frame_ancestors;
+    state.compress_min_bytes = compress_min_bytes;
     warm_up(&state);
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!("serving on http://{}", listener.local_addr()?);

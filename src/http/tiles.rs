@@ -167,6 +167,7 @@ async fn serve_tile(
     q: Option<String>,
 ) -> Result<Response, ApiError> {
     let gzip = accepts_gzip(&headers) && state.tiles.config.gzip_level > 0;
+    let min = usize::from(state.compress_min_bytes);
     let filter = filter_key(q.as_deref())?;
     // Read before any snapshot: metadata remembered at this stamp is at least this new.
     let stamp = state.catalog.data_stamp()?;
@@ -180,7 +181,7 @@ async fn serve_tile(
             return Ok(tile_response(&state, &headers, &key, Some(hit), gzip));
         }
         if let Some(raw) = state.tiles.render_in_memory(&layers, coord) {
-            let body = finish_tile(&state.tiles, &key, raw, gzip)?;
+            let body = finish_tile(&state.tiles, &key, raw, gzip.then_some(min))?;
             return Ok(tile_response(&state, &headers, &key, body, gzip));
         }
     }
@@ -197,7 +198,7 @@ async fn serve_tile(
         }
         let layers = layer_requests(Some(&*snap), &datasets, q.as_deref())?.unwrap_or_default();
         let raw = renderer.render(&*snap, &layers, coord)?;
-        let body = finish_tile(&renderer, &key, raw, gzip)?;
+        let body = finish_tile(&renderer, &key, raw, gzip.then_some(min))?;
         Ok((key, body))
     })
     .await??;
@@ -223,15 +224,17 @@ fn tile_key(
     )
 }
 
-/// Compresses a rendered tile when asked and caches it; `None` stays `None` (empty tile).
+/// Compresses a rendered tile when the client takes gzip (`gzip_from`: the smallest size
+/// worth compressing) and caches it; `None` stays `None` (empty tile). Whether cached
+/// bytes are compressed is read from the bytes themselves ([`is_gzip`]).
 fn finish_tile(
     renderer: &Renderer,
     key: &str,
     raw: Option<Vec<u8>>,
-    gzip: bool,
+    gzip_from: Option<usize>,
 ) -> Result<Option<Arc<Vec<u8>>>, ApiError> {
     let Some(raw) = raw else { return Ok(None) };
-    let bytes = if gzip {
+    let bytes = if gzip_from.is_some_and(|min| raw.len() >= min) {
         gzip_bytes(&raw, renderer.config.gzip_level)?
     } else {
         raw
@@ -239,6 +242,12 @@ fn finish_tile(
     let bytes = Arc::new(bytes);
     renderer.cache.put(key.to_owned(), bytes.clone());
     Ok(Some(bytes))
+}
+
+/// Whether tile bytes are gzip: a tile that was too small to compress is sent as it is.
+/// No MVT starts with gzip's magic (0x1f would be field 3 with the invalid wire type 7).
+fn is_gzip(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0x1f, 0x8b])
 }
 
 /// gzip (RFC 1952) of `raw`, with one deflate state per thread reused from tile to tile:
@@ -316,7 +325,7 @@ fn tile_response(
                 let mut r = Response::new(Body::from(bytes.as_ref().clone()));
                 r.headers_mut()
                     .insert(header::CONTENT_TYPE, HeaderValue::from_static(MVT));
-                if gzip {
+                if gzip && is_gzip(&bytes) {
                     r.headers_mut()
                         .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
                 }

@@ -153,7 +153,7 @@ impl Renderer {
                 None => self.shape_layer(snap, l, tile)?,
             });
         }
-        Ok(tiles::encode_tile(&built))
+        Ok(tiles::encode_tile(built))
     }
 
     /// A point layer from the index; `None` when a filter needs the store and there is no
@@ -236,7 +236,7 @@ impl Renderer {
             }
             built.push(self.point_layer(None, l, &source, tile).ok()??);
         }
-        Some(tiles::encode_tile(&built))
+        Some(tiles::encode_tile(built))
     }
 
     /// Remembers dataset metadata read at data stamp `stamp` (see [`Self::known`]).
@@ -294,7 +294,7 @@ impl Renderer {
                 None => return true,
             };
             let mut props: Vec<(&str, PropValue)> = Vec::with_capacity(ds.fields.len() + 1);
-            props.push(("fid", PropValue::String(f.id.clone())));
+            props.push(("fid", f.id.as_str().into()));
             for (field, v) in ds.fields.iter().zip(&f.values) {
                 if let Some(p) = prop_value(v) {
                     props.push((field.name.as_str(), p));
@@ -358,12 +358,9 @@ impl TinyFeatures {
             let props = [
                 ("cluster", PropValue::Bool(true)),
                 ("point_count", PropValue::UInt(n)),
-                (
-                    "point_count_abbreviated",
-                    PropValue::String(tiles::abbreviate(n)),
-                ),
+                ("point_count_abbreviated", tiles::abbreviate(n).into()),
             ];
-            layer.add_feature(None, &tiles::TileGeometry::Points(vec![at]), &props);
+            layer.add_point(None, at, &props);
         }
     }
 }
@@ -378,13 +375,13 @@ fn value_text(v: &Value) -> String {
     }
 }
 
-fn prop_value(v: &Value) -> Option<PropValue> {
+fn prop_value(v: &Value) -> Option<PropValue<'_>> {
     Some(match v {
         Value::Null => return None,
         Value::Integer(i) => PropValue::Int(*i),
         Value::Number(x) => PropValue::Double(*x),
         Value::Boolean(b) => PropValue::Bool(*b),
-        Value::Text(s) => PropValue::String(s.clone()),
+        Value::Text(s) => s.as_str().into(),
     })
 }
 

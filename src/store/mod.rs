@@ -236,9 +236,10 @@ pub trait Catalog: Send + Sync {
         progress: &mut dyn FnMut(&Progress),
     ) -> Result<ImportReport, StoreError>;
     fn delete(&self, id: &DatasetId) -> Result<bool, StoreError>;
-    /// A number that changes as soon as any change to the catalog is committed: cheap (no
-    /// transaction), so hot paths can keep metadata in memory and still see a re-import
-    /// at once.
+    /// A number that changes when a change to the catalog is committed: at once for
+    /// changes made through this catalog, within a short delay (50 ms for SQLite) for
+    /// those of other processes. Cheap (no transaction, usually no I/O), so hot paths
+    /// can keep metadata in memory and still see a re-import.
     fn data_stamp(&self) -> Result<i64, StoreError>;
 }
 

@@ -1,155 +1,75 @@
-//! Mapbox Vector Tile 2.1 encoding, behind one small API so the encoder can be swapped.
+//! Mapbox Vector Tile 2.1 encoding: the one place that knows the encoder, the design
+//! card's `mvt` crate, so it could be swapped without touching the renderers.
 //!
-//! Written by hand (~200 lines of protobuf) instead of with the `mvt` crate: `mvt`
-//! wants its own geometry types, re-rounds coordinates, and measured ~3x slower than
-//! the fastest encoders on a 1,000-point tile; the format needs only varints, zigzag
-//! and length-delimited messages. Output is checked against the `mvt-reader` decoder.
-//!
-//! Geometry is written as given: clip, clean and orient it first ([`super::clip`]).
+//! The rest of the tile core hands over geometry that is already clipped, cleaned and
+//! oriented ([`super::clip`]): `mvt` writes rings as given (it does not fix winding).
+//! This module adds what the crate leaves to its caller: it skips parts too short to
+//! draw and never starts a part where the previous one ended (see [`feed_part`]).
 
 use super::TileGeometry;
-use std::hash::{BuildHasherDefault, Hasher};
-
-/// FxHash (rustc's hasher): the key and value tables are hashed once per property of
-/// every feature, and SipHash was ~15% of encoding a 1,000-point tile. The tables live
-/// for one tile, so flooding them costs an attacker only that tile's time.
-#[derive(Debug, Default, Clone, Copy)]
-struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.write_u64(u64::from_le_bytes(w));
-        }
-        for &b in chunks.remainder() {
-            self.write_u64(u64::from(b));
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type HashMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<FxHasher>>;
+use mvt::{GeomData, GeomEncoder, GeomType};
+use std::borrow::Cow;
 
 /// A property value. Ints are written as `sint64` (zigzag: small negatives stay short).
+/// Strings may borrow, so a renderer need not copy a value it already holds.
 #[derive(Debug, Clone, PartialEq)]
-pub enum PropValue {
-    String(String),
+pub enum PropValue<'a> {
+    String(Cow<'a, str>),
     Int(i64),
     UInt(u64),
     Double(f64),
     Bool(bool),
 }
 
-impl From<&str> for PropValue {
-    fn from(s: &str) -> Self {
-        PropValue::String(s.to_owned())
+impl<'a> From<&'a str> for PropValue<'a> {
+    fn from(s: &'a str) -> Self {
+        PropValue::String(Cow::Borrowed(s))
     }
 }
-impl From<String> for PropValue {
+impl From<String> for PropValue<'_> {
     fn from(s: String) -> Self {
-        PropValue::String(s)
+        PropValue::String(Cow::Owned(s))
     }
 }
-impl From<i64> for PropValue {
+impl From<i64> for PropValue<'_> {
     fn from(v: i64) -> Self {
         PropValue::Int(v)
     }
 }
-impl From<u64> for PropValue {
+impl From<u64> for PropValue<'_> {
     fn from(v: u64) -> Self {
         PropValue::UInt(v)
     }
 }
-impl From<f64> for PropValue {
+impl From<f64> for PropValue<'_> {
     fn from(v: f64) -> Self {
         PropValue::Double(v)
     }
 }
-impl From<bool> for PropValue {
+impl From<bool> for PropValue<'_> {
     fn from(v: bool) -> Self {
         PropValue::Bool(v)
     }
 }
 
-/// The layer's value table, one map per type so a lookup never allocates.
-#[derive(Debug, Default, Clone)]
-struct Values {
-    strings: HashMap<String, u32>,
-    ints: HashMap<i64, u32>,
-    uints: HashMap<u64, u32>,
-    /// Keyed by bit pattern, so NaN and -0.0 are values like any other.
-    doubles: HashMap<u64, u32>,
-    bools: [Option<u32>; 2],
-    /// The encoded `Value` messages in table order.
-    encoded: Vec<Vec<u8>>,
-}
-
-impl Values {
-    fn index(&mut self, v: &PropValue) -> u32 {
-        let next = self.encoded.len() as u32;
-        let (slot, fresh) = match v {
-            PropValue::String(s) => match self.strings.get(s.as_str()) {
-                Some(&i) => (i, false),
-                None => (*self.strings.entry(s.clone()).or_insert(next), true),
-            },
-            PropValue::Int(i) => entry(self.ints.entry(*i), next),
-            PropValue::UInt(u) => entry(self.uints.entry(*u), next),
-            PropValue::Double(d) => entry(self.doubles.entry(d.to_bits()), next),
-            PropValue::Bool(b) => {
-                let cell = &mut self.bools[usize::from(*b)];
-                let fresh = cell.is_none();
-                (*cell.get_or_insert(next), fresh)
-            }
-        };
-        if fresh {
-            let mut m = Vec::new();
-            match v {
-                PropValue::String(s) => bytes_field(&mut m, 1, s.as_bytes()),
-                PropValue::Double(d) => {
-                    tag(&mut m, 3, 1);
-                    m.extend_from_slice(&d.to_le_bytes());
-                }
-                PropValue::Int(i) => varint_field(&mut m, 6, zigzag(*i)),
-                PropValue::UInt(u) => varint_field(&mut m, 5, *u),
-                PropValue::Bool(b) => varint_field(&mut m, 7, u64::from(*b)),
-            }
-            self.encoded.push(m);
-        }
-        slot
-    }
-}
-
-fn entry<K>(e: std::collections::hash_map::Entry<'_, K, u32>, next: u32) -> (u32, bool) {
-    match e {
-        std::collections::hash_map::Entry::Occupied(o) => (*o.get(), false),
-        std::collections::hash_map::Entry::Vacant(v) => (*v.insert(next), true),
-    }
-}
-
-/// Accumulates the features of one layer; keys and values are deduplicated as the spec
-/// requires.
-#[derive(Debug, Clone)]
+/// Accumulates the features of one layer; `mvt` deduplicates keys and values as the
+/// spec requires.
 pub struct LayerBuilder {
     name: String,
     extent: u32,
-    /// Encoded `features` fields (tag, length, message), back to back.
-    features: Vec<u8>,
+    /// Always `Some` between calls: `mvt` moves the layer into each feature and back.
+    layer: Option<mvt::Layer>,
     feature_count: usize,
-    keys: Vec<String>,
-    key_index: HashMap<String, u32>,
-    values: Values,
-    /// Reused per feature so adding one does not allocate in the steady state.
-    tags: Vec<u32>,
-    geometry: Vec<u32>,
-    scratch: Vec<u8>,
+}
+
+impl std::fmt::Debug for LayerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LayerBuilder")
+            .field("name", &self.name)
+            .field("extent", &self.extent)
+            .field("features", &self.feature_count)
+            .finish()
+    }
 }
 
 impl LayerBuilder {
@@ -157,14 +77,8 @@ impl LayerBuilder {
         LayerBuilder {
             name: name.to_owned(),
             extent,
-            features: Vec::new(),
+            layer: Some(mvt::Tile::new(extent).create_layer(name)),
             feature_count: 0,
-            keys: Vec::new(),
-            key_index: HashMap::default(),
-            values: Values::default(),
-            tags: Vec::new(),
-            geometry: Vec::new(),
-            scratch: Vec::new(),
         }
     }
 
@@ -185,162 +99,151 @@ impl LayerBuilder {
         &mut self,
         id: Option<u64>,
         geometry: &TileGeometry,
-        props: &[(&str, PropValue)],
+        props: &[(&str, PropValue<'_>)],
     ) -> bool {
-        self.geometry.clear();
-        let ty = encode_geometry(geometry, &mut self.geometry);
-        if self.geometry.is_empty() {
-            return false;
+        match encode_geometry(geometry) {
+            Some(geom) => self.push(id, geom, props),
+            None => false,
         }
-        self.tags.clear();
-        for (k, v) in props {
-            let key = match self.key_index.get(*k) {
-                Some(&i) => i,
-                None => {
-                    let i = self.keys.len() as u32;
-                    self.keys.push((*k).to_owned());
-                    self.key_index.insert((*k).to_owned(), i);
-                    i
-                }
-            };
-            let value = self.values.index(v);
-            self.tags.extend([key, value]);
-        }
-        let m = &mut self.scratch;
-        m.clear();
-        if let Some(id) = id {
-            varint_field(m, 1, id);
-        }
-        packed_field(m, 2, &self.tags);
-        varint_field(m, 3, ty);
-        packed_field(m, 4, &self.geometry);
-        bytes_field(&mut self.features, 2, m);
-        self.feature_count += 1;
-        true
     }
 
-    /// The encoded `Layer` message.
-    fn encode(&self) -> Vec<u8> {
-        let mut m = Vec::with_capacity(self.features.len() + 64);
-        varint_field(&mut m, 15, 2);
-        bytes_field(&mut m, 1, self.name.as_bytes());
-        m.extend_from_slice(&self.features);
-        for k in &self.keys {
-            bytes_field(&mut m, 3, k.as_bytes());
+    /// [`Self::add_feature`] for the commonest feature, one point, without building a
+    /// [`TileGeometry`] for it.
+    pub fn add_point(
+        &mut self,
+        id: Option<u64>,
+        at: [i32; 2],
+        props: &[(&str, PropValue<'_>)],
+    ) -> bool {
+        let mut enc = GeomEncoder::new(GeomType::Point);
+        // Never fails for i32 coordinates (no rounding, no transform).
+        match enc.add_point(at[0], at[1]).and_then(|()| enc.encode()) {
+            Ok(geom) => self.push(id, geom, props),
+            Err(_) => false,
         }
-        for v in &self.values.encoded {
-            bytes_field(&mut m, 4, v);
+    }
+
+    fn push(&mut self, id: Option<u64>, geom: GeomData, props: &[(&str, PropValue<'_>)]) -> bool {
+        let Some(layer) = self.layer.take() else {
+            return false;
+        };
+        let mut feature = layer.into_feature(geom);
+        if let Some(id) = id {
+            feature.set_id(id);
         }
-        varint_field(&mut m, 5, u64::from(self.extent));
-        m
+        for (k, v) in props {
+            match v {
+                PropValue::String(s) => feature.add_tag_string(k, s),
+                PropValue::Int(i) => feature.add_tag_sint(k, *i),
+                PropValue::UInt(u) => feature.add_tag_uint(k, *u),
+                PropValue::Double(d) => feature.add_tag_double(k, *d),
+                PropValue::Bool(b) => feature.add_tag_bool(k, *b),
+            }
+        }
+        self.layer = Some(feature.into_layer());
+        self.feature_count += 1;
+        true
     }
 }
 
 /// Encodes the layers that have features into one tile; `None` when no layer has any,
-/// so the HTTP layer can answer 204. Layer names should be unique (MVT 2.1).
-pub fn encode_tile(layers: &[LayerBuilder]) -> Option<Vec<u8>> {
-    let mut tile = Vec::new();
-    for layer in layers.iter().filter(|l| !l.is_empty()) {
-        bytes_field(&mut tile, 3, &layer.encode());
-    }
-    (!tile.is_empty()).then_some(tile)
-}
-
-const MOVE_TO: u32 = 1;
-const LINE_TO: u32 = 2;
-const CLOSE_PATH: u32 = 7;
-
-fn command(id: u32, count: usize) -> u32 {
-    (id & 7) | ((count as u32) << 3)
-}
-
-/// Writes command integers; returns the MVT geometry type. Parts too short to draw
-/// (lines < 2 points, rings < 3; a polygon whose exterior is too short, with its holes)
-/// and parts too long for a command count (2^29 points) are skipped.
-fn encode_geometry(g: &TileGeometry, out: &mut Vec<u32>) -> u64 {
-    const MAX_COUNT: usize = (1 << 29) - 1;
-    let mut cursor = [0i32; 2];
-    let mut push = |out: &mut Vec<u32>, p: [i32; 2]| {
-        for (c, v) in cursor.iter_mut().zip(p) {
-            // MVT parameters are u32 zigzags: coordinates must stay within ±2^30.
-            out.push(zigzag(i64::from(v) - i64::from(*c)) as u32);
-            *c = v;
+/// so the HTTP layer can answer 204. Layers must share one extent; a layer whose name
+/// repeats an earlier one's is left out (MVT 2.1 wants names unique).
+pub fn encode_tile(layers: Vec<LayerBuilder>) -> Option<Vec<u8>> {
+    let extent = layers.first()?.extent;
+    let mut tile = mvt::Tile::new(extent);
+    for layer in layers.into_iter().filter(|l| !l.is_empty()) {
+        if let Some(l) = layer.layer {
+            // Errors only for a repeated name or another extent: that layer is skipped.
+            let _ = tile.add_layer(l);
         }
+    }
+    if tile.num_layers() == 0 {
+        return None;
+    }
+    tile.to_bytes().ok()
+}
+
+/// The longest part a command can hold (its count has 29 bits).
+const MAX_COUNT: usize = (1 << 29) - 1;
+
+/// Geometry -> `mvt` command integers; `None` when no part is long enough to draw
+/// (lines < 2 points, rings < 3; a polygon whose exterior is too short goes with its
+/// holes) or when `mvt` refuses it.
+fn encode_geometry(g: &TileGeometry) -> Option<GeomData> {
+    let (ty, mut enc) = match g {
+        TileGeometry::Points(_) => (GeomType::Point, GeomEncoder::new(GeomType::Point)),
+        TileGeometry::Lines(_) => (GeomType::Linestring, GeomEncoder::new(GeomType::Linestring)),
+        TileGeometry::Polygons(_) => (GeomType::Polygon, GeomEncoder::new(GeomType::Polygon)),
     };
+    let mut cursor = None;
+    let mut parts = 0usize;
     match g {
         TileGeometry::Points(pts) => {
-            if !pts.is_empty() && pts.len() <= MAX_COUNT {
-                out.push(command(MOVE_TO, pts.len()));
-                pts.iter().for_each(|&p| push(out, p));
+            if pts.is_empty() || pts.len() > MAX_COUNT {
+                return None;
             }
-            1
+            for p in pts {
+                enc.add_point(p[0], p[1]).ok()?;
+            }
+            parts = 1;
         }
         TileGeometry::Lines(lines) => {
             for l in lines.iter().filter(|l| (2..=MAX_COUNT).contains(&l.len())) {
-                out.push(command(MOVE_TO, 1));
-                push(out, l[0]);
-                out.push(command(LINE_TO, l.len() - 1));
-                l[1..].iter().for_each(|&p| push(out, p));
+                feed_part(&mut enc, ty, l, &mut cursor)?;
+                parts += 1;
             }
-            2
         }
         TileGeometry::Polygons(polys) => {
             let ok = |r: &&Vec<[i32; 2]>| (3..=MAX_COUNT).contains(&r.len());
             for rings in polys.iter().filter(|p| p.first().is_some_and(|r| ok(&r))) {
                 for r in rings.iter().filter(ok) {
-                    out.push(command(MOVE_TO, 1));
-                    push(out, r[0]);
-                    out.push(command(LINE_TO, r.len() - 1));
-                    r[1..].iter().for_each(|&p| push(out, p));
-                    out.push(command(CLOSE_PATH, 1));
+                    feed_part(&mut enc, ty, r, &mut cursor)?;
+                    parts += 1;
                 }
             }
-            3
         }
     }
-}
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn varint(buf: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        buf.push((v as u8) | 0x80);
-        v >>= 7;
+    if parts == 0 {
+        return None;
     }
-    buf.push(v as u8);
+    enc.encode().ok()
 }
 
-fn tag(buf: &mut Vec<u8>, field: u32, wire_type: u8) {
-    varint(buf, (u64::from(field) << 3) | u64::from(wire_type));
-}
-
-fn varint_field(buf: &mut Vec<u8>, field: u32, v: u64) {
-    tag(buf, field, 0);
-    varint(buf, v);
-}
-
-fn bytes_field(buf: &mut Vec<u8>, field: u32, bytes: &[u8]) {
-    tag(buf, field, 2);
-    varint(buf, bytes.len() as u64);
-    buf.extend_from_slice(bytes);
-}
-
-fn packed_field(buf: &mut Vec<u8>, field: u32, vals: &[u32]) {
-    if vals.is_empty() {
-        return;
-    }
-    let len: usize = vals.iter().map(|&v| varint_len(u64::from(v))).sum();
-    tag(buf, field, 2);
-    varint(buf, len as u64);
-    for &v in vals {
-        varint(buf, u64::from(v));
-    }
-}
-
-fn varint_len(v: u64) -> usize {
-    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+/// Feeds one line or ring to the encoder and completes it.
+///
+/// `mvt` treats a point equal to its cursor as a repeat and drops it, so a part that
+/// starts where the previous part ended would lose its MoveTo and turn invalid. Such a
+/// part starts elsewhere instead: a ring one vertex further on (the same ring), a line
+/// from its other end (the same line) or, for a closed line, from its second vertex
+/// round to it again (the same loop). Parts have no repeated points ([`super::clip`]).
+fn feed_part(
+    enc: &mut GeomEncoder<i32>,
+    ty: GeomType,
+    part: &[[i32; 2]],
+    cursor: &mut Option<[i32; 2]>,
+) -> Option<()> {
+    let first = part[0];
+    let last = part[part.len() - 1];
+    let mut add = |p: &[i32; 2]| enc.add_point(p[0], p[1]).ok();
+    let rerouted = *cursor == Some(first);
+    let fed_last = if !rerouted {
+        part.iter().try_for_each(&mut add)?;
+        last
+    } else if ty == GeomType::Polygon {
+        part[1..].iter().chain(&part[..1]).try_for_each(&mut add)?;
+        first
+    } else if first == last {
+        part[1..].iter().chain(&part[1..2]).try_for_each(&mut add)?;
+        part[1]
+    } else {
+        part.iter().rev().try_for_each(&mut add)?;
+        first
+    };
+    enc.complete_geom().ok()?;
+    // ClosePath does not move the cursor: it stays on the last vertex fed.
+    *cursor = Some(fed_last);
+    Some(())
 }
 
 #[cfg(test)]
@@ -355,18 +258,8 @@ mod tests {
         assert!(!l.add_feature(Some(1), &TileGeometry::Lines(vec![vec![[1, 1]]]), &[]));
         assert!(!l.add_feature(None, &TileGeometry::Points(vec![]), &[]));
         assert!(l.is_empty());
-        assert_eq!(encode_tile(&[l, LayerBuilder::new("y", 4096)]), None);
-        assert_eq!(encode_tile(&[]), None);
-    }
-
-    #[test]
-    fn varints() {
-        for v in [0u64, 1, 127, 128, 300, u64::from(u32::MAX), u64::MAX] {
-            let mut b = Vec::new();
-            varint(&mut b, v);
-            assert_eq!(b.len(), varint_len(v), "{v}");
-        }
-        assert_eq!((zigzag(0), zigzag(-1), zigzag(1), zigzag(-2)), (0, 1, 2, 3));
+        assert_eq!(encode_tile(vec![l, LayerBuilder::new("y", 4096)]), None);
+        assert_eq!(encode_tile(vec![]), None);
     }
 
     #[test]
@@ -407,7 +300,7 @@ mod tests {
             ]),
             &[("k", "v".into())],
         );
-        let bytes = encode_tile(&[pts, LayerBuilder::new("empty", 512), shapes]).unwrap();
+        let bytes = encode_tile(vec![pts, LayerBuilder::new("empty", 4096), shapes]).unwrap();
 
         let r = Reader::new(bytes).unwrap();
         assert_eq!(r.get_layer_names().unwrap(), vec!["points", "shapes"]);
@@ -459,17 +352,112 @@ mod tests {
     fn keys_and_values_are_deduplicated() {
         let mut l = LayerBuilder::new("l", 4096);
         for _ in 0..3 {
-            l.add_feature(
+            l.add_point(
                 None,
-                &TileGeometry::Points(vec![[1, 1]]),
+                [1, 1],
                 &[
-                    ("a", "x".into()),
-                    ("b", "x".into()),
-                    ("c", PropValue::Double(f64::NAN)),
+                    ("key_alpha", "value_x".into()),
+                    ("key_beta", "value_x".into()),
+                    ("key_gamma", PropValue::Double(f64::NAN)),
                 ],
             );
         }
-        assert_eq!(l.keys.len(), 3);
-        assert_eq!(l.values.encoded.len(), 2);
+        let bytes = encode_tile(vec![l]).unwrap();
+        let count = |needle: &[u8]| bytes.windows(needle.len()).filter(|w| *w == needle).count();
+        assert_eq!(count(b"key_alpha"), 1);
+        assert_eq!(count(b"key_beta"), 1);
+        assert_eq!(count(b"value_x"), 1);
+        assert_eq!(count(&f64::NAN.to_le_bytes()), 1);
+    }
+
+    #[test]
+    fn repeated_layer_names_keep_the_first() {
+        let mut a = LayerBuilder::new("same", 4096);
+        a.add_point(Some(1), [1, 1], &[]);
+        let mut b = LayerBuilder::new("same", 4096);
+        b.add_point(Some(2), [2, 2], &[]);
+        b.add_point(Some(3), [3, 3], &[]);
+        let r = Reader::new(encode_tile(vec![a, b]).unwrap()).unwrap();
+        assert_eq!(r.get_layer_names().unwrap(), vec!["same"]);
+        assert_eq!(r.get_features(0).unwrap().len(), 1);
+    }
+
+    fn decoded_lines(g: &Geometry<f32>) -> Vec<Vec<[i32; 2]>> {
+        let line = |l: &geo_types::LineString<f32>| {
+            l.0.iter()
+                .map(|c| [c.x as i32, c.y as i32])
+                .collect::<Vec<_>>()
+        };
+        match g {
+            Geometry::LineString(l) => vec![line(l)],
+            Geometry::MultiLineString(ls) => ls.0.iter().map(line).collect(),
+            Geometry::Polygon(p) => std::iter::once(p.exterior())
+                .chain(p.interiors())
+                .map(line)
+                .collect(),
+            Geometry::MultiPolygon(mp) => {
+                mp.0.iter()
+                    .flat_map(|p| std::iter::once(p.exterior()).chain(p.interiors()))
+                    .map(line)
+                    .collect()
+            }
+            g => panic!("{g:?}"),
+        }
+    }
+
+    /// Rotates a closed ring (first point repeated at the end) to start at its lowest
+    /// point, so rings compare equal whatever vertex they start from.
+    fn canonical_ring(r: &[[i32; 2]]) -> Vec<[i32; 2]> {
+        let open = &r[..r.len() - 1];
+        let start = (0..open.len()).min_by_key(|&i| open[i]).unwrap();
+        open[start..]
+            .iter()
+            .chain(&open[..start])
+            .copied()
+            .collect()
+    }
+
+    /// `mvt` drops a point equal to its cursor; a part starting where the previous one
+    /// ended must still come out whole, with its own MoveTo.
+    #[test]
+    fn parts_starting_where_the_previous_ended_survive() {
+        let mut l = LayerBuilder::new("l", 4096);
+        let lines = vec![
+            vec![[0, 0], [10, 0], [10, 10]],
+            vec![[10, 10], [20, 10]], // starts at the cursor
+            vec![[20, 10], [30, 10], [30, 20], [20, 10]], // closed, starts at the cursor
+            vec![[50, 50], [60, 60]],
+        ];
+        assert!(l.add_feature(Some(1), &TileGeometry::Lines(lines.clone()), &[]));
+        let exterior = vec![[0, 0], [100, 0], [100, 100], [0, 100]];
+        let hole = vec![[0, 100], [20, 80], [80, 80], [80, 20]]; // starts at the cursor
+        let second = vec![[80, 20], [300, 200], [300, 300]]; // starts at the cursor
+        let polys = vec![vec![exterior.clone(), hole.clone()], vec![second.clone()]];
+        assert!(l.add_feature(Some(2), &TileGeometry::Polygons(polys), &[]));
+        let r = Reader::new(encode_tile(vec![l]).unwrap()).unwrap();
+        let feats = r.get_features(0).unwrap();
+
+        let got = decoded_lines(&feats[0].geometry);
+        assert_eq!(got.len(), 4, "{got:?}");
+        assert_eq!(got[0], lines[0]);
+        let mut reversed = lines[1].clone();
+        reversed.reverse();
+        assert!(got[1] == lines[1] || got[1] == reversed, "{:?}", got[1]);
+        let mut closed = got[2].clone();
+        assert_eq!(closed.first(), closed.last(), "still a loop: {closed:?}");
+        closed = canonical_ring(&closed);
+        assert_eq!(closed, canonical_ring(&lines[2]));
+        assert_eq!(got[3], lines[3]);
+
+        let rings = decoded_lines(&feats[1].geometry);
+        let want: Vec<_> = [exterior, hole, second]
+            .into_iter()
+            .map(|mut r| {
+                r.push(r[0]);
+                canonical_ring(&r)
+            })
+            .collect();
+        let got: Vec<_> = rings.iter().map(|r| canonical_ring(r)).collect();
+        assert_eq!(got, want);
     }
 }

@@ -2,7 +2,7 @@
 //! from it on.
 
 use super::cluster::{ClusterFeature, ClusterParams, abbreviate, cluster_tile};
-use super::{Filter, LayerBuilder, PointIndex, PropValue, TileCoord, TileGeometry, coord};
+use super::{Filter, LayerBuilder, PointIndex, PropValue, TileCoord, coord};
 use crate::ingest::time::format_utc;
 
 /// How [`render_points`] draws a point layer.
@@ -95,7 +95,7 @@ fn add_cluster(
             }
         }
     }
-    layer.add_feature(None, &TileGeometry::Points(vec![[c.x, c.y]]), &props);
+    layer.add_point(None, [c.x, c.y], &props);
 }
 
 fn add_single(
@@ -113,7 +113,7 @@ fn add_single(
         .and_then(|ids| usize::try_from(fid - 1).ok().and_then(|i| ids.get(i)))
         .filter(|s| !s.is_empty());
     let fid_prop = match served {
-        Some(s) => PropValue::String(s.clone()),
+        Some(s) => s.as_str().into(),
         None => PropValue::Int(fid),
     };
     let mut props = vec![("fid", fid_prop)];
@@ -130,7 +130,7 @@ fn add_single(
         }
     }
     let id = u64::try_from(fid).ok();
-    layer.add_feature(id, &TileGeometry::Points(vec![at]), &props);
+    layer.add_point(id, at, &props);
 }
 
 /// [`format_utc`] without its per-call format parsing and time-zone machinery, which
@@ -216,38 +216,58 @@ fn buffered_rows<'a>(
     })
 }
 
-/// The index ranges of neighbour `n` that can hold points of the buffer: the whole
-/// neighbour when it is sparse, else only its sub-tiles along the shared edge, at the
-/// deepest level whose sub-tiles are still as wide as the buffer (dense city tiles hold
-/// thousands of points, of which the buffer needs a 1/64 strip).
+/// The index ranges of neighbour `n` that can hold points of the buffer: the neighbour
+/// split into sub-tiles along the shared edge, level by level, only where they are
+/// crowded, down to the level whose sub-tiles are as wide as the buffer. Dense city
+/// tiles hold thousands of points of which the buffer needs a 1/64 strip; splitting
+/// every neighbour to that level at once cost hundreds of binary searches a tile.
 fn edge_ranges(
     index: &PointIndex,
     n: TileCoord,
-    (dx, dy): (i64, i64),
+    toward: (i64, i64),
     params: &PointLayerParams<'_>,
     out: &mut Vec<std::ops::Range<usize>>,
 ) {
-    let whole = index.range(n);
     let buffer = params.buffer.clamp(1, params.extent.max(1));
-    let k = (params.extent.max(1) / buffer)
+    let levels = (params.extent.max(1) / buffer)
         .ilog2()
         .min(u32::from(super::MAX_ZOOM - n.z().min(super::MAX_ZOOM)));
-    let side = 1u32 << k;
-    if whole.len() <= 2 * side as usize || k == 0 {
-        out.push(whole);
+    split_along_edge(index, n, index.range(n), toward, levels, out);
+}
+
+/// Rows of `tile` (`rows`) this few are scanned rather than split further.
+const SCAN_ROWS: usize = 32;
+
+fn split_along_edge(
+    index: &PointIndex,
+    tile: TileCoord,
+    rows: std::ops::Range<usize>,
+    (dx, dy): (i64, i64),
+    levels: u32,
+    out: &mut Vec<std::ops::Range<usize>>,
+) {
+    if rows.is_empty() {
         return;
     }
-    let pick = |d: i64| match d {
-        -1 => (side - 1)..side,
+    if levels == 0 || rows.len() <= SCAN_ROWS {
+        out.push(rows);
+        return;
+    }
+    // The children facing the centre tile: a neighbour to the left (dx = -1) keeps its
+    // right column, one to the right its left column; dx = 0 keeps both.
+    let keep = |d: i64| match d {
+        -1 => 1..2,
         1 => 0..1,
-        _ => 0..side,
+        _ => 0..2,
     };
-    let z = n.z() + k as u8;
-    for sy in pick(dy) {
-        for sx in pick(dx) {
-            if let Ok(t) = TileCoord::new(z, (n.x() << k) + sx, (n.y() << k) + sy) {
-                out.push(index.range(t));
-            }
+    for cy in keep(dy) {
+        for cx in keep(dx) {
+            let Ok(child) = TileCoord::new(tile.z() + 1, tile.x() * 2 + cx, tile.y() * 2 + cy)
+            else {
+                continue;
+            };
+            let r = index.range_within(child, rows.clone());
+            split_along_edge(index, child, r, (dx, dy), levels - 1, out);
         }
     }
 }
@@ -288,17 +308,20 @@ mod tests {
         let centre = crate::tiles::tile_of(pts[0].lon, pts[0].lat, 16).unwrap();
         let ix = PointIndex::build(pts, names()).unwrap();
         let filter = Filter::default();
-        for (x, y) in [
+        for ((x, y), buffer) in [
             (centre.x(), centre.y()),
             (centre.x() + 1, centre.y()),
             (centre.x(), centre.y() - 1),
-        ] {
+        ]
+        .into_iter()
+        .flat_map(|t| [(t, 64), (t, 1), (t, 300)])
+        {
             let tile = TileCoord::new(16, x, y).unwrap();
-            let p = params(16, 64);
+            let p = params(16, buffer);
             let mut got: Vec<usize> = buffered_rows(&ix, tile, &filter, &p).collect();
             got.sort_unstable();
             let size = 1i64 << 16;
-            let pad = size * 64 / 4096;
+            let pad = size * i64::from(buffer) / 4096;
             let (ox, oy) = tile.world_origin();
             let (x0, y0, x1, y1) = (
                 i64::from(ox) - pad,
@@ -318,7 +341,7 @@ mod tests {
     }
 
     fn decode(layer: LayerBuilder) -> Vec<mvt_reader::feature::Feature> {
-        let Some(bytes) = encode_tile(&[layer]) else {
+        let Some(bytes) = encode_tile(vec![layer]) else {
             return vec![];
         };
         Reader::new(bytes).unwrap().get_features(0).unwrap()

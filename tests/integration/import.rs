@@ -640,3 +640,47 @@ async fn csv_header_defines_the_fields() {
     let q = s.json("/collections/uk/queryables").await;
     assert!(q["properties"]["Context"].is_object(), "{q}");
 }
+
+/// The data stamp lets the tile fast path trust metadata it keeps in memory: a change
+/// committed through the same catalog must show at once, one committed by another
+/// process (here another catalog on the same file) soon after.
+#[test]
+fn data_stamp_sees_own_writes_at_once_and_others_soon() {
+    use tessera::store::sqlite::SqliteCatalog;
+    let data = TestCatalog::new();
+    let path = data.dir.path().join("catalog.db");
+    let before = data.catalog.data_stamp().unwrap();
+    assert_eq!(
+        data.catalog.data_stamp().unwrap(),
+        before,
+        "no change, same stamp"
+    );
+    data.import(&fixture_request("uk", "uk-crime-sample.csv"));
+    let after_own = data.catalog.data_stamp().unwrap();
+    assert_ne!(after_own, before, "own import shows at once");
+
+    let other = SqliteCatalog::open(&path).unwrap();
+    other
+        .import(&fixture_request("uk2", "uk-crime-sample.csv"), &mut |_| {})
+        .unwrap();
+    // Not a timing assertion: the stamp must change eventually; 50 ms is the design.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while data.catalog.data_stamp().unwrap() == after_own {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "another process's import never showed in the stamp"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let after_other = data.catalog.data_stamp().unwrap();
+    assert!(
+        data.catalog
+            .delete(&tessera::model::DatasetId::parse("uk2").unwrap())
+            .unwrap()
+    );
+    assert_ne!(
+        data.catalog.data_stamp().unwrap(),
+        after_other,
+        "own delete shows at once"
+    );
+}

@@ -96,8 +96,14 @@ impl Drop for Server {
 impl Server {
     /// Starts a server over an empty catalog; call from within a Tokio runtime.
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// [`Self::start`] with settings changed from the defaults by `configure`.
+    pub async fn start_with(configure: impl FnOnce(&mut AppState)) -> Self {
         let data = TestCatalog::new();
-        let state = AppState::new(data.catalog.clone(), None, TileConfig::default());
+        let mut state = AppState::new(data.catalog.clone(), None, TileConfig::default());
+        configure(&mut state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");

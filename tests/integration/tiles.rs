@@ -847,8 +847,14 @@ async fn etag_and_conditional_requests() {
 #[tokio::test]
 async fn gzip_and_brotli() {
     let s = mpls_server().await;
-    let path = tile_path("mpls", coord(0, 0, 0), "");
+    // A tile big enough to be worth compressing.
+    let path = tile_path("mpls", mpls_tile(10), "");
     let raw = tile_ok(&s, &path).await;
+    assert!(
+        raw.len() >= 512,
+        "above the compression floor: {} bytes",
+        raw.len()
+    );
 
     for ae in ["gzip", "gzip, deflate, br", "br;q=1.0, gzip;q=0.8", "*"] {
         let r = fetch(&s, &path, &[("Accept-Encoding", ae)]).await;
@@ -901,6 +907,41 @@ async fn gzip_and_brotli() {
     )
     .await;
     assert_eq!(stale.status, 200);
+}
+
+/// A tile under the compression floor goes out as it is, whatever the client accepts,
+/// with its own validator; one above it is compressed. The floor is configurable.
+#[tokio::test]
+async fn small_tiles_are_not_compressed() {
+    let s = mpls_server().await;
+    let path = tile_path("mpls", coord(0, 0, 0), "");
+    let raw = tile_ok(&s, &path).await;
+    assert!(
+        raw.len() < 512,
+        "the z0 tile is one cluster: {} bytes",
+        raw.len()
+    );
+    for ae in ["gzip", "br", "gzip, deflate, br", "*"] {
+        let r = fetch(&s, &path, &[("Accept-Encoding", ae)]).await;
+        assert_eq!(r.status, 200, "Accept-Encoding: {ae}");
+        assert_eq!(r.header("content-encoding"), None, "Accept-Encoding: {ae}");
+        assert_eq!(r.body, raw, "Accept-Encoding: {ae}");
+        let etag = r.header("etag").unwrap().to_owned();
+        let nm = fetch(
+            &s,
+            &path,
+            &[("Accept-Encoding", ae), ("If-None-Match", &etag)],
+        )
+        .await;
+        assert_eq!(nm.status, 304, "Accept-Encoding: {ae}");
+    }
+
+    // With the floor at 1 byte, the same tile is compressed.
+    let eager = Server::start_with(|state| state.compress_min_bytes = 1).await;
+    eager.import(&mpls_sample("mpls"));
+    let r = fetch(&eager, &path, &[("Accept-Encoding", "gzip")]).await;
+    assert_eq!(r.header("content-encoding"), Some("gzip"));
+    assert_eq!(gunzip(&r.body), raw);
 }
 
 /// Writes the first `n` data rows of the Minneapolis sample to a new CSV.
