@@ -196,7 +196,7 @@ impl Renderer {
             let Some(snap) = snap else { return Ok(None) };
             // Filters the index does not hold: ask the store which ids match in this tile.
             // The buffered box: points drawn in the buffer must pass the filter too.
-            rest.bbox = vec![tile.buffered_bounds_lonlat(self.config.buffer, self.config.extent)];
+            rest.bbox = tile.buffered_boxes_lonlat(self.config.buffer, self.config.extent);
             filter.fids = Some(
                 snap.matching_keys(ds, &rest)?
                     .into_iter()

@@ -110,7 +110,8 @@ impl TileCoord {
     /// The tile grown by `buffer_px` units of a tile `extent` units wide on each side,
     /// in lon/lat, clamped to the Web Mercator square. This is the box the store is
     /// queried with, so that geometry reaching into the buffer is drawn across the seam.
-    /// An `extent` of 0 is treated as no buffer.
+    /// An `extent` of 0 is treated as no buffer. See [`Self::buffered_boxes_lonlat`]
+    /// for the part of the buffer beyond the antimeridian.
     pub fn buffered_bounds_lonlat(self, buffer_px: u32, extent: u32) -> Bounds {
         let b = if extent == 0 {
             0.0
@@ -127,6 +128,31 @@ impl TileCoord {
             max_x: x1 * 360.0 - 180.0,
             max_y: lat_of_fraction(y0),
         }
+    }
+
+    /// [`Self::buffered_bounds_lonlat`] plus, for a tile at the world's left or right
+    /// edge (below zoom 0, whose buffer would repeat the tile itself), the strip of the
+    /// buffer that wraps across the antimeridian, as a box on the other side.
+    pub fn buffered_boxes_lonlat(self, buffer_px: u32, extent: u32) -> Vec<Bounds> {
+        let main = self.buffered_bounds_lonlat(buffer_px, extent);
+        let mut boxes = vec![main];
+        let n = 1u32 << self.z;
+        if n == 1 || extent == 0 || buffer_px == 0 {
+            return boxes;
+        }
+        let width = 360.0 / f64::from(n) * f64::from(buffer_px.min(extent)) / f64::from(extent);
+        let wrap = |min_x: f64, max_x: f64| Bounds {
+            min_x,
+            max_x,
+            ..main
+        };
+        if self.x == 0 {
+            boxes.push(wrap(180.0 - width, 180.0));
+        }
+        if self.x == n - 1 {
+            boxes.push(wrap(-180.0, -180.0 + width));
+        }
+        boxes
     }
 }
 
@@ -179,9 +205,15 @@ pub fn tile_of(lon: f64, lat: f64, z: u8) -> Result<TileCoord, TileError> {
 /// side, rounded down. Points of the tile land in `0..extent`; points outside (in the
 /// buffer, or anywhere) get negative or larger values, saturated to the i32 range.
 pub fn world_to_tile(wx: u32, wy: u32, tile: TileCoord, extent: u32) -> (i32, i32) {
+    world_to_tile_wide(wx.into(), wy.into(), tile, extent)
+}
+
+/// [`world_to_tile`] for world coordinates moved by whole world widths (2^32), as a
+/// buffer across the antimeridian needs.
+pub fn world_to_tile_wide(wx: i64, wy: i64, tile: TileCoord, extent: u32) -> (i32, i32) {
     let (ox, oy) = tile.world_origin();
     let s = tile.shift();
-    let local = |w: u32, o: u32| {
+    let local = |w: i64, o: u32| {
         // i128: a 2^32 offset times a 2^32 extent does not fit in i64.
         let v = ((i128::from(w) - i128::from(o)) * i128::from(extent)) >> s;
         v.clamp(i128::from(i32::MIN), i128::from(i32::MAX)) as i32
@@ -306,5 +338,45 @@ mod tests {
             let (x, y) = world_to_tile(wx, wy, t, 4096);
             prop_assert!((0..4096).contains(&x) && (0..4096).contains(&y));
         }
+    }
+
+    #[test]
+    fn buffered_boxes_wrap_at_the_world_edges() {
+        let middle = TileCoord::new(3, 4, 2).unwrap();
+        assert_eq!(middle.buffered_boxes_lonlat(64, 4096).len(), 1);
+        let west = TileCoord::new(3, 0, 2).unwrap();
+        let boxes = west.buffered_boxes_lonlat(64, 4096);
+        assert_eq!(boxes.len(), 2);
+        let strip = 45.0 * 64.0 / 4096.0;
+        assert!(
+            (boxes[1].min_x - (180.0 - strip)).abs() < 1e-9,
+            "{:?}",
+            boxes[1]
+        );
+        assert_eq!(boxes[1].max_x, 180.0);
+        assert_eq!(
+            (boxes[1].min_y, boxes[1].max_y),
+            (boxes[0].min_y, boxes[0].max_y)
+        );
+        let east = TileCoord::new(3, 7, 2).unwrap();
+        let boxes = east.buffered_boxes_lonlat(64, 4096);
+        assert_eq!((boxes.len(), boxes[1].min_x), (2, -180.0));
+        assert!((boxes[1].max_x - (-180.0 + strip)).abs() < 1e-9);
+        // At z1 each column touches one edge.
+        assert_eq!(
+            TileCoord::new(1, 0, 0)
+                .unwrap()
+                .buffered_boxes_lonlat(64, 4096)
+                .len(),
+            2
+        );
+        assert_eq!(
+            TileCoord::new(0, 0, 0)
+                .unwrap()
+                .buffered_boxes_lonlat(64, 4096)
+                .len(),
+            1
+        );
+        assert_eq!(west.buffered_boxes_lonlat(0, 4096).len(), 1);
     }
 }

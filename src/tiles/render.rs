@@ -59,9 +59,10 @@ pub fn render_points(
         }
         return layer;
     }
-    for row in buffered_rows(index, tile, filter, params) {
+    for (row, shift) in buffered_rows(index, tile, filter, params) {
         let Some(p) = index.point(row) else { continue };
-        let (x, y) = coord::world_to_tile(p.world.0, p.world.1, tile, params.extent);
+        let wx = i64::from(p.world.0) + shift;
+        let (x, y) = coord::world_to_tile_wide(wx, p.world.1.into(), tile, params.extent);
         add_single(&mut layer, index, p.fid, p.time, p.category, [x, y], params);
     }
     layer
@@ -170,13 +171,16 @@ fn rfc3339(secs: i64) -> String {
 }
 
 /// Rows of the points in `tile` and in a `buffer`-wide ring around it (taken from the
-/// eight neighbours, which is why the buffer is capped at one tile), in tile-major order.
+/// eight neighbours, which is why the buffer is capped at one tile), in tile-major order,
+/// each with the world-x shift to draw it at: the buffer wraps across the antimeridian,
+/// so the first column of tiles shows the last column's points one world width (2^32)
+/// to the left, and the reverse. Not at zoom 0, whose only neighbour is itself.
 fn buffered_rows<'a>(
     index: &'a PointIndex,
     tile: TileCoord,
     filter: &'a Filter,
     params: &PointLayerParams<'_>,
-) -> impl Iterator<Item = usize> + 'a {
+) -> impl Iterator<Item = (usize, i64)> + 'a {
     let size = 1i64 << (32 - i64::from(tile.z()));
     let pad = if params.extent == 0 {
         0
@@ -187,6 +191,8 @@ fn buffered_rows<'a>(
     let (x0, y0) = (i64::from(ox) - pad, i64::from(oy) - pad);
     let (x1, y1) = (i64::from(ox) + size + pad, i64::from(oy) + size + pad);
     let mut ranges = vec![index.range(tile)];
+    let mut shifts = vec![0i64];
+    let (world, across) = (1i64 << 32, 1i64 << tile.z());
     if pad > 0 {
         for (dx, dy) in [
             (-1, -1),
@@ -199,19 +205,25 @@ fn buffered_rows<'a>(
             (1, 1),
         ] {
             let (nx, ny) = (i64::from(tile.x()) + dx, i64::from(tile.y()) + dy);
+            let (nx, shift) = match nx {
+                _ if across == 1 => continue,
+                -1 => (across - 1, -world),
+                _ if nx == across => (0, world),
+                _ => (nx, 0),
+            };
             if let (Ok(nx), Ok(ny)) = (u32::try_from(nx), u32::try_from(ny))
                 && let Ok(n) = TileCoord::new(tile.z(), nx, ny)
             {
                 edge_ranges(index, n, (dx, dy), params, &mut ranges);
+                shifts.resize(ranges.len(), shift);
             }
         }
     }
-    ranges.into_iter().flat_map(move |r| {
-        index.filtered(r, filter).filter(move |&row| {
-            index.point(row).is_some_and(|p| {
-                let (x, y) = (i64::from(p.world.0), i64::from(p.world.1));
-                (x0..x1).contains(&x) && (y0..y1).contains(&y)
-            })
+    ranges.into_iter().zip(shifts).flat_map(move |(r, shift)| {
+        index.filtered(r, filter).filter_map(move |row| {
+            let p = index.point(row)?;
+            let (x, y) = (i64::from(p.world.0) + shift, i64::from(p.world.1));
+            ((x0..x1).contains(&x) && (y0..y1).contains(&y)).then_some((row, shift))
         })
     })
 }
@@ -318,7 +330,9 @@ mod tests {
         {
             let tile = TileCoord::new(16, x, y).unwrap();
             let p = params(16, buffer);
-            let mut got: Vec<usize> = buffered_rows(&ix, tile, &filter, &p).collect();
+            let mut got: Vec<usize> = buffered_rows(&ix, tile, &filter, &p)
+                .map(|(row, _)| row)
+                .collect();
             got.sort_unstable();
             let size = 1i64 << 16;
             let pad = size * i64::from(buffer) / 4096;
@@ -490,5 +504,57 @@ mod tests {
         ));
         assert_eq!(got.iter().map(|f| f.id).collect::<Vec<_>>(), vec![Some(1)]);
         assert!(decode(render_points(&ix, tile, &Filter::default(), &params(10, 0))).is_empty());
+    }
+
+    /// Fiji straddles the antimeridian: the first and last tile columns draw each
+    /// other's points in their buffers, just outside the tile, on the correct side.
+    #[test]
+    fn buffer_wraps_across_the_antimeridian() {
+        let rec = |fid, lon| crate::tiles::PointRecord {
+            fid,
+            lon,
+            lat: -17.0,
+            time: None,
+            category: None,
+        };
+        // 0.01° from the antimeridian: within a 64/4096 buffer at z8 (1.4° a tile).
+        let ix = PointIndex::build(vec![rec(1, 179.99), rec(2, -179.99), rec(3, 179.5)], vec![])
+            .unwrap();
+        let xy = |f: &mvt_reader::feature::Feature| match &f.geometry {
+            geo_types::Geometry::Point(p) => (p.x(), p.y()),
+            geo_types::Geometry::MultiPoint(mp) => (mp.0[0].x(), mp.0[0].y()),
+            g => panic!("{g:?}"),
+        };
+        let west = coord::tile_of(-179.99, -17.0, 8).unwrap();
+        let east = coord::tile_of(179.99, -17.0, 8).unwrap();
+        assert_eq!((west.x(), east.x()), (0, 255));
+        let w = decode(render_points(&ix, west, &Filter::default(), &params(8, 64)));
+        let mut ids: Vec<_> = w.iter().map(|f| (f.id, xy(f).0 < 0.0)).collect();
+        ids.sort_unstable_by_key(|(id, _)| *id);
+        assert_eq!(ids, vec![(Some(1), true), (Some(2), false)], "west tile");
+        let e = decode(render_points(&ix, east, &Filter::default(), &params(8, 64)));
+        let mut ids: Vec<_> = e.iter().map(|f| (f.id, xy(f).0 > 4096.0)).collect();
+        ids.sort_unstable_by_key(|(id, _)| *id);
+        assert_eq!(
+            ids,
+            vec![(Some(1), false), (Some(2), true), (Some(3), false)],
+            "east tile"
+        );
+        // Drawn exactly where the neighbour's own tile puts it, one tile width over.
+        let in_east = xy(e.iter().find(|f| f.id == Some(1)).unwrap()).0;
+        let in_west = xy(w.iter().find(|f| f.id == Some(1)).unwrap()).0;
+        assert_eq!(in_west, in_east - 4096.0);
+        // Zoom 0 is its own neighbour: every point once.
+        let world = TileCoord::new(0, 0, 0).unwrap();
+        let z0 = decode(render_points(
+            &ix,
+            world,
+            &Filter::default(),
+            &params(0, 64),
+        ));
+        assert_eq!(z0.len(), 3);
+        // Without a buffer nothing wraps.
+        let w0 = decode(render_points(&ix, west, &Filter::default(), &params(8, 0)));
+        assert_eq!(w0.iter().map(|f| f.id).collect::<Vec<_>>(), vec![Some(2)]);
     }
 }

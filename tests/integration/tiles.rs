@@ -1853,3 +1853,44 @@ fn golden_tiles_via_cli() {
         failures.join("\n")
     );
 }
+
+/// Points beside the antimeridian show in the buffer of the tile across it, with and
+/// without a filter that the store answers (`score` is not held by the point index).
+#[tokio::test]
+async fn buffers_wrap_across_the_antimeridian() {
+    let s = Server::start().await;
+    let csv = s.data.write(
+        "fiji.csv",
+        "id,lon,lat,score\n1,179.9995,-17.0,1\n2,-179.9995,-17.0,1\n3,179.9995,-17.0001,2\n",
+    );
+    s.import(&request("fiji", &[csv]));
+    // z12 is at or above the cluster zoom (10 for so few points): single points, buffered.
+    // 0.0005° is within its 64/4096 buffer (0.0014°).
+    let west = tile_of(-179.9995, -17.0, 12).unwrap();
+    assert_eq!(west.x(), 0);
+    let fids = |feats: Vec<Feature>| {
+        let mut v: Vec<(String, bool)> = feats
+            .iter()
+            .map(|f| {
+                let x = match &f.geometry {
+                    geo_types::Geometry::Point(p) => p.x(),
+                    geo_types::Geometry::MultiPoint(mp) => mp.0[0].x(),
+                    g => panic!("{g:?}"),
+                };
+                (format!("{:?}", prop(f, "fid").unwrap()), x < 0.0)
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let all = fids(tile_features(&s, &tile_path("fiji", west, "")).await);
+    assert_eq!(all.len(), 3, "{all:?}");
+    assert_eq!(all.iter().filter(|(_, left)| *left).count(), 2, "{all:?}");
+    let scored = fids(tile_features(&s, &tile_path("fiji", west, "score=1")).await);
+    assert_eq!(scored.len(), 2, "{scored:?}");
+    assert_eq!(
+        scored.iter().filter(|(_, left)| *left).count(),
+        1,
+        "{scored:?}"
+    );
+}
