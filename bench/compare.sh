@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: Tessera against PostGIS / tipg (OGC API Features + ST_AsMVT tiles), same data, same run.
 # See bench/README.md for prerequisites (bench/setup.sh), what each figure means, and the latest results
-# (bench/RESULTS.md). martin is not used (it takes ~20 min of both cores to build): tiles are compared with
-# tipg's PostGIS ST_AsMVT tiles.
+# (bench/RESULTS.md). Tiles are compared with tipg's PostGIS ST_AsMVT tiles and, when martin is built
+# (peers-install.sh --with-martin, ~20 min), with martin on PostGIS and on the tippecanoe MBTiles.
 #
 # Usage: bench/compare.sh [--tipg-only] [BENCH_DATA [TESSERA_BIN]]
 #   BENCH_DATA   folder made by prepare.py + peers-load.sh (default $BENCH_DATA or /work/bench-data)
@@ -17,6 +17,10 @@
 #                              every point drawn like tipg), tessera cache on + warm, tipg -- all in the same rounds
 #   LOW=1                      (d) tiles_low.txt (z0-13, clusters) on the uncached server + single heavy requests
 #   GZIP=1                     (e) --tile-gzip-level 1 / 3 / 6 (cache off) over tiles_z14_16.txt, req/s and bytes/tile
+#   MARTIN=1                   (f) z14-16 tiles against martin (skipped with a notice when MARTIN_BIN is missing):
+#                              tessera --cluster-zoom 14, cache off vs martin + PostGIS (points_pg); tessera cache warm
+#                              vs martin serving the tippecanoe MBTiles (points_mbt). MARTIN_BIN=/opt/martin/bin/martin
+#                              MARTIN_PORT=3000 (martin.yaml's port; a martin already listening there is reused)
 #   TESSERA_PORT=8080 TIPG_PORT=8081 (further tessera servers use TESSERA_PORT+2 ...)
 #   VENV=/opt/tessera-peers   SHARED_BENCH=/work/shared/bench
 #   UK_DATA=/work/shared/data/uk_police_street_crime   OUT=<BENCH_DATA>/compare-<timestamp>
@@ -34,14 +38,15 @@ UK_DATA=${UK_DATA:-/work/shared/data/uk_police_street_crime}
 VENV=${VENV:-/opt/tessera-peers}
 ROUNDS=${ROUNDS:-3} SECS=${SECS:-15} CONNS=${CONNS:-8} WARMUP=${WARMUP:-5}
 IMPORT=${IMPORT:-1} IMPORT_RUNS=${IMPORT_RUNS:-3} UK_RUNS=${UK_RUNS:-1}
-ITEMS=${ITEMS:-1} TILES=${TILES:-1} LOW=${LOW:-1} GZIP=${GZIP:-1}
+ITEMS=${ITEMS:-1} TILES=${TILES:-1} LOW=${LOW:-1} GZIP=${GZIP:-1} MARTIN=${MARTIN:-1}
+MARTIN_BIN=${MARTIN_BIN:-/opt/martin/bin/martin} MARTIN_PORT=${MARTIN_PORT:-3000}
 TESSERA_PORT=${TESSERA_PORT:-8080} TIPG_PORT=${TIPG_PORT:-8081}
 PG_IMPORT_DB=${PG_IMPORT_DB:-bench_import}
 HOST=127.0.0.1   # fixed on purpose: this script never targets anything else
 OUT=${OUT:-$BENCH_DATA/compare-$(date +%Y%m%d-%H%M%S)}
 PG_URL="postgresql://postgres:bench@$HOST:5432/bench"
 
-for v in ROUNDS SECS CONNS WARMUP IMPORT IMPORT_RUNS UK_RUNS ITEMS TILES LOW GZIP TESSERA_PORT TIPG_PORT; do
+for v in ROUNDS SECS CONNS WARMUP IMPORT IMPORT_RUNS UK_RUNS ITEMS TILES LOW GZIP MARTIN MARTIN_PORT TESSERA_PORT TIPG_PORT; do
   [[ ${!v} =~ ^[0-9]+$ ]] || { echo "$v must be a number, got '${!v}'" >&2; exit 2; }
 done
 [[ $PG_IMPORT_DB =~ ^[a-z_][a-z0-9_]*$ ]] && [ "$PG_IMPORT_DB" != bench ] || { echo "PG_IMPORT_DB must be a plain name other than bench" >&2; exit 2; }
@@ -350,6 +355,36 @@ if [ "$GZIP" = 1 ] && [ "$tipg_only" = 0 ]; then
   start_tessera tessera_gz6 "$p6" --tile-cache-mb 0 --tile-gzip-level 6
   run_rounds gzip "$BENCH_DATA/tiles_z14_16.txt" gz3 \
     "gz1=http://$HOST:$p1/tiles/points/{}.mvt" "gz3=http://$HOST:$TESSERA_PORT/tiles/points/{}.mvt" "gz6=http://$HOST:$p6/tiles/points/{}.mvt"
+fi
+
+# ---------------------------------------------------------------- (f) martin
+if [ "$MARTIN" = 1 ] && [ "$tipg_only" = 0 ]; then
+  martin_pg="http://$HOST:$MARTIN_PORT/points_pg/{}"
+  martin_mbt="http://$HOST:$MARTIN_PORT/points_mbt/{}"
+  if port_busy "$MARTIN_PORT"; then
+    say "-- martin: reusing the server already on $HOST:$MARTIN_PORT ($(curl -s "http://$HOST:$MARTIN_PORT/catalog" | head -c 200))"
+  elif [ -x "$MARTIN_BIN" ]; then
+    sed "s#BENCH_DATA#$BENCH_DATA#" "$SHARED_BENCH/martin.yaml" > "$OUT/martin.yaml"
+    "$MARTIN_BIN" --config "$OUT/martin.yaml" > "$OUT/martin.log" 2>&1 &
+    martin_pid=$!; pids+=("$martin_pid")
+    wait_http martin "$martin_pid" "${martin_pg//\{\}/$z14_tile}"
+    say "-- martin: pid $martin_pid: $MARTIN_BIN --config $OUT/martin.yaml ($("$MARTIN_BIN" --version 2>/dev/null))"
+  else
+    say "-- martin: $MARTIN_BIN not found, stage (f) skipped (peers-install.sh --with-martin builds it)"
+    MARTIN=0
+  fi
+fi
+if [ "$MARTIN" = 1 ] && [ "$tipg_only" = 0 ]; then
+  # Both Tessera servers draw every point from z14 on, as martin's sources do.
+  p_cz=$((TESSERA_PORT + 2)) p_mc=$((TESSERA_PORT + 6))
+  [ -n "${tess_pids[tessera_cz14]:-}" ] || start_tessera tessera_cz14 "$p_cz" --tile-cache-mb 0 --cluster-zoom 14
+  start_tessera tessera_cache_cz14 "$p_mc" --cluster-zoom 14 --tile-cache-mb 256
+  run_rounds martin_pg "$BENCH_DATA/tiles_z14_16.txt" martin_pg \
+    "tessera_cz14=http://$HOST:$p_cz/tiles/points/{}.mvt" "martin_pg=$martin_pg"
+  say "warming tessera_cache_cz14: one round of $SECS s over tiles_z14_16.txt (discarded)"
+  "$SHARED_BENCH/rounds.sh" 1 "$SECS" "$CONNS" "$BENCH_DATA/tiles_z14_16.txt" "tessera_cache_cz14=http://$HOST:$p_mc/tiles/points/{}.mvt" > "$OUT/martin.cachewarm.txt"
+  run_rounds martin_mbt "$BENCH_DATA/tiles_z14_16.txt" martin_mbt \
+    "tessera_cache_cz14=http://$HOST:$p_mc/tiles/points/{}.mvt" "martin_mbt=$martin_mbt"
 fi
 
 # ---------------------------------------------------------------- peak memory, start-up
