@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Dense synthetic workload: 1M NYC-like points (gen_points.py -> nyc1m.csv), Tessera against tipg.
+# Dense synthetic workload: 1M NYC-like points (gen_points.py -> nyc1m.csv), Tessera against tipg and, when
+# built, martin (both drawing every point from z14 on).
 # Imports nyc1m.csv into its own Tessera catalog (dataset id `points`, no time column) and into PostGIS table
 # bench.points_nyc (the SQL of peers-load.sh with another table name), IMPORT_RUNS interleaved runs each;
 # makes its own lists (every non-empty z14 tile + up to 3000 z15 tiles; bboxes of the non-empty z15 tiles);
@@ -131,12 +132,12 @@ a=$(curl -s "http://$HOST:$TESSERA_PORT/collections/points/items?limit=1000&bbox
 b=$(curl -s "http://$HOST:$TIPG_PORT/collections/public.points_nyc/items?limit=1000&bbox=$bb" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["features"]))')
 say "sanity: first bbox: tessera $a features, tipg $b"
 
-run() {  # NAME LIST TARGET...
-  local name=$1 list=$2; shift 2
+run() {  # NAME LIST PEER TARGET...: ratios of every other target to PEER
+  local name=$1 list=$2 peer=$3; shift 3
   [ "$WARMUP" -gt 0 ] && "$SHARED_BENCH/rounds.sh" 1 "$WARMUP" "$CONNS" "$list" "$@" > "$OUT/$name.warmup.txt"
   "$SHARED_BENCH/rounds.sh" "$ROUNDS" "$SECS" "$CONNS" "$list" "$@" | tee "$OUT/$name.rounds.txt"
   say "-- $name: $ROUNDS x $SECS s x $CONNS conns over $(basename "$list"): $*"
-  python3 - "$OUT/$name.rounds.txt" <<'PY' | tee -a "$summary"
+  python3 - "$OUT/$name.rounds.txt" "$peer" <<'PY' | tee -a "$summary"
 import sys, statistics as st
 res = [dict(kv.split("=", 1) for kv in l.split()[1:]) for l in open(sys.argv[1]) if l.startswith("RESULT")]
 for lab in dict.fromkeys(r["label"] for r in res):
@@ -146,14 +147,59 @@ for lab in dict.fromkeys(r["label"] for r in res):
           f"p50 {st.median(int(r['p50_us']) for r in rs)/1000:.1f} ms, p99 {st.median(int(r['p99_us']) for r in rs)/1000:.1f} ms, "
           f"{st.median(int(r['bytes'])/max(int(r['requests']),1) for r in rs):.0f} B/resp, load1 [{' '.join(r['load1'] for r in rs)}], "
           f"non-2xx+errors {bad}" + ("  <-- INVALID" if bad else ""))
-rr = [float(a["rps"]) / float(b["rps"]) for a in res for b in res if a["round"] == b["round"] and a["label"] == "tessera" and b["label"] == "tipg"]
-if rr: print(f"RATIO tessera/tipg: median of per-round ratios {st.median(rr):.2f}x [{' '.join(f'{x:.2f}' for x in rr)}]")
+peer = sys.argv[2]
+for lab in dict.fromkeys(r["label"] for r in res):
+    if lab == peer: continue
+    rr = [float(a["rps"]) / float(b["rps"]) for a in res for b in res if a["round"] == b["round"] and a["label"] == lab and b["label"] == peer]
+    if rr: print(f"RATIO {lab}/{peer}: median of per-round ratios {st.median(rr):.2f}x [{' '.join(f'{x:.2f}' for x in rr)}]")
 PY
 }
-run nyc_items "$OUT/nyc_bboxes_z15.txt" \
+run nyc_items "$OUT/nyc_bboxes_z15.txt" tipg \
   "tessera=http://$HOST:$TESSERA_PORT/collections/points/items?limit=1000\&bbox={}" \
   "tipg=http://$HOST:$TIPG_PORT/collections/public.points_nyc/items?limit=1000\&bbox={}"
-run nyc_tiles "$OUT/nyc_tiles.txt" \
+run nyc_tiles "$OUT/nyc_tiles.txt" tipg \
   "tessera=http://$HOST:$TESSERA_PORT/tiles/points/{}.mvt" \
   "tipg=http://$HOST:$TIPG_PORT/collections/public.points_nyc/tiles/WebMercatorQuad/{}"
 say "VmHWM: tessera $(awk '/VmHWM/ {print $2, $3}' /proc/$tess_pid/status), tipg $(awk '/VmHWM/ {print $2, $3}' /proc/$tipg_pid/status); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# ---- martin (when built): both draw every point from z14 on, caches off
+MARTIN_BIN=${MARTIN_BIN:-/opt/martin/bin/martin} MARTIN_PORT=${MARTIN_PORT:-3000}
+if [ -x "$MARTIN_BIN" ]; then
+  port_busy "$MARTIN_PORT" && die "port $HOST:$MARTIN_PORT in use: stop what listens there (this stage starts martin with a points_nyc source)"
+  cat > "$OUT/martin-nyc.yaml" <<YAML
+listen_addresses: '$HOST:$MARTIN_PORT'
+cache_size_mb: 0
+postgres:
+  connection_string: 'postgresql://postgres:bench@$HOST:5432/bench'
+  pool_size: 4
+  auto_publish: false
+  tables:
+    points_nyc:
+      schema: public
+      table: points_nyc
+      srid: 4326
+      geometry_column: geom
+      geometry_type: POINT
+      id_column: id
+      extent: 4096
+      buffer: 64
+      clip_geom: true
+      properties:
+        category: text
+        value: int4
+YAML
+  "$MARTIN_BIN" --config "$OUT/martin-nyc.yaml" > "$OUT/martin.log" 2>&1 &
+  martin_pid=$!; pids+=("$martin_pid")
+  wait_http martin "$martin_pid" "http://$HOST:$MARTIN_PORT/points_nyc/$t14"
+  p_cz=$((TESSERA_PORT + 2))
+  "$TESSERA" serve --db "$db" --listen "$HOST:$p_cz" --no-manifest --tile-cache-mb 0 --cluster-zoom 14 > "$OUT/tessera_cz14.log" 2>&1 &
+  cz_pid=$!; pids+=("$cz_pid")
+  wait_http tessera_cz14 "$cz_pid" "http://$HOST:$p_cz/tiles/points/0/0/0.mvt"
+  say "martin (pid $martin_pid): $MARTIN_BIN --config $OUT/martin-nyc.yaml; tessera_cz14 (pid $cz_pid): --cluster-zoom 14 --tile-cache-mb 0"
+  run nyc_martin "$OUT/nyc_tiles.txt" martin_pg \
+    "tessera_cz14=http://$HOST:$p_cz/tiles/points/{}.mvt" \
+    "martin_pg=http://$HOST:$MARTIN_PORT/points_nyc/{}"
+  say "VmHWM tessera_cz14 $(awk '/VmHWM/ {print $2, $3}' /proc/$cz_pid/status)"
+else
+  say "martin not found at $MARTIN_BIN: martin stage skipped (peers-install.sh --with-martin)"
+fi

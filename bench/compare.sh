@@ -154,7 +154,7 @@ if [ "$tipg_only" = 0 ]; then
   say "tessera: $TESSERA_SRC ($("$TESSERA" --version 2>/dev/null | head -1 || echo 'no --version'); commit $commit; sha256 $(sha256sum "$TESSERA" | cut -c1-16))"
 fi
 say "tipg: $("$VENV/bin/pip" show tipg 2>/dev/null | awk '/^Version/ {print $2}') (uvicorn, 1 worker), PostgreSQL $(PGPASSWORD=bench psql -h "$HOST" -U postgres -d bench -tAc 'SHOW server_version' | cut -d' ' -f1), PostGIS $(PGPASSWORD=bench psql -h "$HOST" -U postgres -d bench -tAc 'SELECT postgis_lib_version()')"
-say "tiles: tipg serves PostGIS ST_AsMVT tiles (martin is not installed; its figures are not reproduced here)"
+say "tiles: tipg serves PostGIS ST_AsMVT tiles; stage (f) compares with martin when MARTIN_BIN ($MARTIN_BIN) is built"
 
 # ---------------------------------------------------------------- (a) imports
 db=$OUT/BENCH.db
