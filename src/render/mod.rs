@@ -277,7 +277,7 @@ impl Renderer {
         let mut layer = LayerBuilder::new(ds.id.as_str(), extent);
         let mut tiny = TinyFeatures::new(tile, extent, self.config.grid_cells);
         let mut q = l.query.clone();
-        q.bbox = vec![tile.buffered_bounds_lonlat(buffer, extent)];
+        q.bbox = tile.buffered_boxes_lonlat(buffer, extent);
         q.limit = None;
         q.offset = 0;
         snap.scan(ds, &q, &mut |f| {

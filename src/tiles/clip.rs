@@ -47,6 +47,9 @@ struct Frame {
     lo: f64,
     hi: f64,
     tolerance: f64,
+    /// Added to every projected x: whole world widths, for the buffer beyond the
+    /// antimeridian.
+    x_shift: f64,
 }
 
 /// Clips `geom` to `tile` grown by `buffer` units on each side, with `extent` units per
@@ -55,21 +58,33 @@ struct Frame {
 /// lines, polygons): a GeometryCollection's members are merged by kind. Nothing is
 /// returned when nothing of `geom` reaches the buffered tile. Positions with
 /// non-finite coordinates are skipped.
+///
+/// The buffer wraps across the antimeridian: in the first and last column of tiles
+/// (below zoom 0, which is its own neighbour) the geometry is also clipped one world
+/// width over, so what lies just across the line shows in the buffer on the right side.
 pub fn clip_geometry(
     geom: &GeometryValue,
     tile: TileCoord,
     extent: u32,
     buffer: u32,
 ) -> Vec<TileGeometry> {
-    let frame = Frame {
+    let frame = |x_shift| Frame {
         tile,
         extent,
         lo: -f64::from(buffer),
         hi: f64::from(extent) + f64::from(buffer),
         tolerance: f64::from(extent) / 256.0,
+        x_shift,
     };
     let (mut points, mut lines, mut polygons) = (Vec::new(), Vec::new(), Vec::new());
-    collect(geom, &frame, &mut points, &mut lines, &mut polygons);
+    collect(geom, &frame(0.0), &mut points, &mut lines, &mut polygons);
+    let across = 1u32 << tile.z();
+    let world = f64::from(across) * f64::from(extent);
+    for (edge, shift) in [(0, -world), (across - 1, world)] {
+        if across > 1 && buffer > 0 && tile.x() == edge {
+            collect(geom, &frame(shift), &mut points, &mut lines, &mut polygons);
+        }
+    }
     let all = [
         TileGeometry::Points(points),
         TileGeometry::Lines(lines),
@@ -113,7 +128,10 @@ fn project(positions: &[Position], f: &Frame) -> Vec<Pt> {
     positions
         .iter()
         .filter_map(|p| match p.as_slice() {
-            [lon, lat, ..] => Some(coord::tile_xy_f64(*lon, *lat, f.tile, f.extent)),
+            [lon, lat, ..] => {
+                let [x, y] = coord::tile_xy_f64(*lon, *lat, f.tile, f.extent);
+                Some([x + f.x_shift, y])
+            }
             _ => None,
         })
         .filter(|p| p[0].is_finite() && p[1].is_finite())
@@ -449,6 +467,65 @@ mod tests {
             out[0],
             TileGeometry::Points(vec![[2048, 2048], [0, 0], [4137, 2048]])
         );
+    }
+
+    /// A road and a park on the east side of the antimeridian (Fiji's Taveuni sits on
+    /// it): the westmost tile draws them in its buffer, left of its edge, and the
+    /// eastmost tile draws them inside as usual, one tile width apart.
+    #[test]
+    fn buffer_wraps_across_the_antimeridian() {
+        let z = 12;
+        let west = TileCoord::new(z, 0, 2260).unwrap();
+        let east = TileCoord::new(z, (1 << z) - 1, 2260).unwrap();
+        let b = east.bounds_lonlat();
+        let lat = (b.min_y + b.max_y) / 2.0;
+        // Within 0.001° of the line: inside the 64/4096 buffer (0.0014° at z12).
+        let road = GeometryValue::new_line_string(vec![
+            Position::from([179.9995, lat]),
+            Position::from([179.9999, lat + 0.001]),
+        ]);
+        let park = GeometryValue::new_polygon(vec![
+            [
+                (179.9990, lat),
+                (179.9999, lat),
+                (179.9999, lat + 0.002),
+                (179.9990, lat + 0.002),
+                (179.9990, lat),
+            ]
+            .iter()
+            .map(|&(x, y)| Position::from([x, y]))
+            .collect::<Vec<Position>>(),
+        ]);
+        let xs = |g: &[TileGeometry]| -> Vec<i32> {
+            g.iter()
+                .flat_map(|g| match g {
+                    TileGeometry::Lines(l) => l.iter().flatten().map(|p| p[0]).collect::<Vec<_>>(),
+                    TileGeometry::Polygons(p) => {
+                        p.iter().flatten().flatten().map(|p| p[0]).collect()
+                    }
+                    TileGeometry::Points(p) => p.iter().map(|p| p[0]).collect(),
+                })
+                .collect()
+        };
+        for g in [&road, &park] {
+            let in_east = xs(&clip_geometry(g, east, E, B));
+            let in_west = xs(&clip_geometry(g, west, E, B));
+            assert!(!in_east.is_empty() && !in_west.is_empty(), "{g:?}");
+            assert!(
+                in_east.iter().all(|&x| x > 4000 && x <= 4096),
+                "{in_east:?}"
+            );
+            assert!(
+                in_west.iter().all(|&x| (-64..0).contains(&x)),
+                "{in_west:?}"
+            );
+            let shifted: Vec<i32> = in_east.iter().map(|x| x - 4096).collect();
+            assert_eq!(in_west, shifted, "the same shape, one tile width over");
+            // No buffer, no wrap; a tile away from the edge never sees it.
+            assert!(clip_geometry(g, west, E, 0).is_empty());
+            let inner = TileCoord::new(z, 1, 2260).unwrap();
+            assert!(clip_geometry(g, inner, E, B).is_empty());
+        }
     }
 
     #[test]

@@ -1893,4 +1893,22 @@ async fn buffers_wrap_across_the_antimeridian() {
         1,
         "{scored:?}"
     );
+
+    // A line just east of the antimeridian: the westmost tile draws it left of its edge.
+    let geojson = s.data.write(
+        "road.geojson",
+        r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"name":"road"},
+            "geometry":{"type":"LineString","coordinates":[[179.9995,-17.0],[179.9999,-16.999]]}}]}"#,
+    );
+    s.import(&request("fiji-road", &[geojson]));
+    let feats = tile_features(&s, &tile_path("fiji-road", west, "")).await;
+    assert_eq!(feats.len(), 1, "{feats:?}");
+    let xs: Vec<f32> = match &feats[0].geometry {
+        geo_types::Geometry::LineString(l) => l.0.iter().map(|c| c.x).collect(),
+        geo_types::Geometry::MultiLineString(ls) => {
+            ls.0.iter().flat_map(|l| l.0.iter().map(|c| c.x)).collect()
+        }
+        g => panic!("{g:?}"),
+    };
+    assert!(xs.iter().all(|&x| (-64.0..0.0).contains(&x)), "{xs:?}");
 }
