@@ -106,6 +106,22 @@ fn filter_key(raw: Option<&str>) -> Result<String, ApiError> {
     serde_urlencoded::to_string(pairs).map_err(ApiError::internal)
 }
 
+/// Whether the `v=` a TileJSON wrote into the tile URL (if any) names the versions in
+/// `datasets`. The fast path's metadata may trail a commit made by another process by
+/// up to [`crate::store::sqlite::PROBE_EVERY`]; a client that already saw the new
+/// version in TileJSON must not get (and cache) the old tiles under the new URL.
+fn asked_versions_match(raw: Option<&str>, datasets: &[DatasetInfo]) -> Result<bool, ApiError> {
+    let Some(raw) = raw.filter(|r| r.contains("v=")) else {
+        return Ok(true);
+    };
+    let pairs = params::pairs(Some(raw))?;
+    let Some((_, asked)) = pairs.iter().find(|(k, _)| k == "v") else {
+        return Ok(true);
+    };
+    let mut known = datasets.iter().map(|d| d.version.to_string());
+    Ok(asked.split('.').all(|v| known.next().as_deref() == Some(v)) && known.next().is_none())
+}
+
 /// `dataset@version` of the area named by `within=`, so that a re-import of the area
 /// dataset changes the cache key and ETag of every tile filtered by it.
 fn within_version(snap: &dyn Snapshot, raw: Option<&str>) -> Result<String, ApiError> {
@@ -174,6 +190,7 @@ async fn serve_tile(
     // Fast path, on this async worker: metadata known at the current stamp, and the tile
     // either cached or drawable from the in-memory point index alone.
     if let Some(datasets) = state.tiles.known(stamp, &ids)
+        && asked_versions_match(q.as_deref(), &datasets)?
         && let Some(layers) = layer_requests(None, &datasets, q.as_deref())?
     {
         let key = tile_key(&datasets, "", coord, &filter, gzip);

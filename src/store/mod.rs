@@ -238,7 +238,8 @@ pub trait Catalog: Send + Sync {
     fn delete(&self, id: &DatasetId) -> Result<bool, StoreError>;
     /// A number that changes when a change to the catalog is committed: at once for
     /// changes made through this catalog, within a short delay (50 ms for SQLite) for
-    /// those of other processes. Cheap (no transaction, usually no I/O), so hot paths
+    /// those of other processes (tile URLs from TileJSON carry the versions, so those
+    /// are checked exactly). Cheap (no transaction, usually no I/O), so hot paths
     /// can keep metadata in memory and still see a re-import.
     fn data_stamp(&self) -> Result<i64, StoreError>;
 }

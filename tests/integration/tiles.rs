@@ -1912,3 +1912,50 @@ async fn buffers_wrap_across_the_antimeridian() {
     };
     assert!(xs.iter().all(|&x| (-64.0..0.0).contains(&x)), "{xs:?}");
 }
+
+/// A re-import by another process reaches the tile fast path within the probe interval;
+/// a tile URL from TileJSON names the new versions and must get the new data at once.
+/// The interval is stretched to an hour here so that the stale window is certain.
+#[tokio::test]
+async fn tilejson_versions_beat_the_stale_window_of_other_processes() {
+    let s = Server::start().await;
+    s.data
+        .catalog
+        .set_probe_interval(std::time::Duration::from_secs(3600));
+    let half = mpls_subset(&s, "half.csv", |i, _| i % 2 == 0);
+    let mut req = mpls_sample("mpls");
+    req.files = vec![half];
+    s.import(&req);
+    let t = mpls_tile(10);
+    let before = tile_features(&s, &tile_path("mpls", t, "")).await.len();
+
+    // Another process (another catalog on the same file) re-imports all the rows.
+    let other = tessera::store::sqlite::SqliteCatalog::open(s.data.catalog.path()).unwrap();
+    other.import(&mpls_sample("mpls"), &mut |_| {}).unwrap();
+
+    // The scenario's proof, not a promise: within the (hour-long) window the fast path
+    // still serves the old version to a URL without `v`.
+    let stale = tile_features(&s, &tile_path("mpls", t, "")).await.len();
+    assert_eq!(stale, before);
+
+    let tj = s.json("/tiles/mpls").await;
+    let url = tj["tiles"][0].as_str().unwrap().to_owned();
+    let v = url
+        .split("v=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_owned();
+    let fresh = tile_features(&s, &tile_path("mpls", t, &format!("v={v}")))
+        .await
+        .len();
+    assert!(
+        fresh > before,
+        "with v={v}: {fresh} features, before {before}"
+    );
+    // That request read the catalog, so the fast path now knows the new version too.
+    let after = tile_features(&s, &tile_path("mpls", t, "")).await.len();
+    assert_eq!(after, fresh);
+}

@@ -27,16 +27,17 @@ pub struct SqliteCatalog {
     probe: Mutex<Option<Connection>>,
     /// The last data_version read and when (ms after `opened`; `u64::MAX`: never). The
     /// pragma takes SQLite's file locks, which cost a loaded tile server ~8% of its CPU
-    /// when asked on every request, so it is asked at most every [`PROBE_EVERY_MS`].
+    /// when asked on every request, so it is asked at most every `probe_every_ms`.
     probed_version: AtomicI64,
     probed_at_ms: AtomicU64,
+    probe_every_ms: AtomicU64,
     opened: Instant,
     /// Imports and deletes made through this catalog: they show in the stamp at once.
     own_writes: AtomicI64,
 }
 
 /// How stale [`Catalog::data_stamp`] may be about commits of other processes.
-const PROBE_EVERY_MS: u64 = 50;
+pub const PROBE_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 
 impl std::fmt::Debug for SqliteCatalog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -81,6 +82,7 @@ impl SqliteCatalog {
             probe: Mutex::new(None),
             probed_version: AtomicI64::new(0),
             probed_at_ms: AtomicU64::new(u64::MAX),
+            probe_every_ms: AtomicU64::new(PROBE_EVERY.as_millis() as u64),
             opened: Instant::now(),
             own_writes: AtomicI64::new(0),
         };
@@ -90,6 +92,13 @@ impl SqliteCatalog {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// How often [`Catalog::data_stamp`] asks SQLite about commits of other processes
+    /// (default [`PROBE_EVERY`]); tests stretch it to make that staleness certain.
+    pub fn set_probe_interval(&self, every: std::time::Duration) {
+        let ms = u64::try_from(every.as_millis()).unwrap_or(u64::MAX);
+        self.probe_every_ms.store(ms, Ordering::Relaxed);
     }
 
     /// Removes tables left by an import that crashed before it switched over.
@@ -139,7 +148,8 @@ impl Catalog for SqliteCatalog {
     fn data_stamp(&self) -> Result<i64, StoreError> {
         let now = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
         let at = self.probed_at_ms.load(Ordering::Acquire);
-        if at == u64::MAX || now.saturating_sub(at) >= PROBE_EVERY_MS {
+        let every = self.probe_every_ms.load(Ordering::Relaxed);
+        if at == u64::MAX || now.saturating_sub(at) >= every {
             let mut probe = self.probe.lock().unwrap_or_else(|e| e.into_inner());
             if probe.is_none() {
                 *probe = Some(self.reader()?);
