@@ -4,7 +4,7 @@
 //! The rest of the tile core hands over geometry that is already clipped, cleaned and
 //! oriented ([`super::clip`]): `mvt` writes rings as given (it does not fix winding).
 //! This module adds what the crate leaves to its caller: it skips parts too short to
-//! draw and never starts a part where the previous one ended (see [`feed_part`]).
+//! draw and never starts a part where the previous one ended (see `feed_part`).
 
 use super::TileGeometry;
 use mvt::{GeomData, GeomEncoder, GeomType};
