@@ -117,27 +117,52 @@ fn add_single(
         Some(s) => s.as_str().into(),
         None => PropValue::Int(fid),
     };
-    let mut props = vec![("fid", fid_prop)];
+    // On the stack: this runs for every point of a tile, and each allocation showed.
+    let start = time.map(|(s, _)| rfc3339(s));
+    let end = time.filter(|(s, e)| s != e).map(|(_, e)| rfc3339(e));
+    let unused = || ("", PropValue::Bool(false));
+    let mut props = [("fid", fid_prop), unused(), unused(), unused()];
+    let mut n = 1;
+    let mut push = |p| {
+        props[n] = p;
+        n += 1;
+    };
     if let (Some(field), Some(name)) = (
         params.category_field,
         category.and_then(|c| index.category_name(c)),
     ) {
-        props.push((field, name.into()));
+        push((field, name.into()));
     }
-    if let Some((start, end)) = time {
-        props.push(("time_start", rfc3339(start).into()));
-        if end != start {
-            props.push(("time_end", rfc3339(end).into()));
-        }
+    if let Some(t) = &start {
+        push(("time_start", t.as_str().into()));
+    }
+    if let Some(t) = &end {
+        push(("time_end", t.as_str().into()));
     }
     let id = u64::try_from(fid).ok();
-    layer.add_point(id, at, &props);
+    layer.add_point(id, at, &props[..n]);
+}
+
+/// An RFC 3339 UTC timestamp, on the stack for the usual years.
+enum Rfc3339 {
+    Short([u8; 20]),
+    Long(String),
+}
+
+impl Rfc3339 {
+    fn as_str(&self) -> &str {
+        match self {
+            // Only ASCII digits and separators are ever written.
+            Rfc3339::Short(b) => std::str::from_utf8(b).unwrap_or_default(),
+            Rfc3339::Long(s) => s,
+        }
+    }
 }
 
 /// [`format_utc`] without its per-call format parsing and time-zone machinery, which
 /// made up most of the time of a 1,000-point tile. Years outside 1..=9998 (near the
 /// ends of jiff's range) go to `format_utc` itself; the test compares the two.
-fn rfc3339(secs: i64) -> String {
+fn rfc3339(secs: i64) -> Rfc3339 {
     // Days to civil date: H. Hinnant's algorithm, exact on the proleptic Gregorian calendar.
     let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let z = days + 719_468;
@@ -150,7 +175,7 @@ fn rfc3339(secs: i64) -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     if !(1..=9998).contains(&year) {
-        return format_utc(secs);
+        return Rfc3339::Long(format_utc(secs));
     }
     let mut b = *b"0000-00-00T00:00:00Z";
     let mut put = |at: usize, width: usize, mut v: i64| {
@@ -165,9 +190,7 @@ fn rfc3339(secs: i64) -> String {
     put(11, 2, sod / 3600);
     put(14, 2, sod / 60 % 60);
     put(17, 2, sod % 60);
-    std::str::from_utf8(&b)
-        .map(str::to_owned)
-        .unwrap_or_default()
+    Rfc3339::Short(b)
 }
 
 /// Rows of the points in `tile` and in a `buffer`-wide ring around it (taken from the
@@ -376,7 +399,7 @@ mod tests {
             i64::MAX,
         ];
         for s in fixed {
-            assert_eq!(rfc3339(s), format_utc(s), "{s}");
+            assert_eq!(rfc3339(s).as_str(), format_utc(s), "{s}");
         }
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
         for _ in 0..20_000 {
@@ -384,7 +407,7 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             let s = (x % 700_000_000_000) as i64 - 350_000_000_000;
-            assert_eq!(rfc3339(s), format_utc(s), "{s}");
+            assert_eq!(rfc3339(s).as_str(), format_utc(s), "{s}");
         }
     }
 
