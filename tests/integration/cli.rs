@@ -118,62 +118,39 @@ fn import_rejects_bad_arguments() {
     let uk = fixture("uk-crime-sample.csv");
     let uk = uk.to_str().unwrap();
 
-    let err = fails(&tessera(&db, &["import", uk, "--dataset", "Bad_Id"]));
-    assert!(err.contains("Bad_Id"), "{err}");
-    assert!(err.contains("dataset id"), "{err}");
-
-    let err = fails(&tessera(
-        &db,
-        &["import", uk, "--dataset", "uk", "--time", "When"],
-    ));
-    assert!(err.contains("--time `When` is not a column"), "{err}");
-
-    let err = fails(&tessera(
-        &db,
-        &["import", uk, "--dataset", "uk", "--time-end", "Until"],
-    ));
-    assert!(err.contains("Until"), "{err}");
-
-    let err = fails(&tessera(
-        &db,
-        &[
-            "import",
-            uk,
-            "--dataset",
-            "uk",
-            "--lon",
-            "Nope",
-            "--lat",
-            "Latitude",
-        ],
-    ));
-    assert!(err.contains("Nope"), "{err}");
-
-    let err = fails(&tessera(
-        &db,
-        &[
-            "import",
-            uk,
-            "--dataset",
-            "uk",
-            "--timezone",
-            "Mars/Olympus",
-        ],
-    ));
-    assert!(err.contains("Mars/Olympus"), "{err}");
-
-    let err = fails(&tessera(
-        &db,
-        &["import", uk, "--dataset", "uk", "--kind", "volcanoes"],
-    ));
-    assert!(err.contains("volcanoes"), "{err}");
-
     let missing = dir.path().join("does-not-exist.csv");
-    let err = fails(&tessera(
-        &db,
-        &["import", missing.to_str().unwrap(), "--dataset", "uk"],
-    ));
-    assert!(err.contains("does-not-exist.csv"), "{err}");
+    let missing = missing.to_str().unwrap();
+    // (arguments after `import`, what the error must name)
+    let cases: [(&[&str], &[&str]); 7] = [
+        (&[uk, "--dataset", "Bad_Id"], &["Bad_Id", "dataset id"]),
+        (
+            &[uk, "--dataset", "uk", "--time", "When"],
+            &["--time `When` is not a column"],
+        ),
+        (&[uk, "--dataset", "uk", "--time-end", "Until"], &["Until"]),
+        (
+            &[uk, "--dataset", "uk", "--lon", "Nope", "--lat", "Latitude"],
+            &["Nope"],
+        ),
+        (
+            &[uk, "--dataset", "uk", "--timezone", "Mars/Olympus"],
+            &["Mars/Olympus"],
+        ),
+        (
+            &[uk, "--dataset", "uk", "--kind", "volcanoes"],
+            &["volcanoes"],
+        ),
+        (&[missing, "--dataset", "uk"], &["does-not-exist.csv"]),
+    ];
+    for (args, names) in cases {
+        let args: Vec<&str> = std::iter::once("import")
+            .chain(args.iter().copied())
+            .collect();
+        let err = fails(&tessera(&db, &args));
+        for name in names {
+            assert!(err.contains(name), "{args:?}: {err}");
+        }
+    }
 
     // None of the failures left a dataset behind.
     let list = ok(&tessera(&db, &["datasets"]));

@@ -1,30 +1,6 @@
 //! Interoperability with GDAL's OGC API - Features client (`ogrinfo`, driver OAPIF).
 
 use crate::support::*;
-use std::process::Command;
-
-/// Runs ogrinfo on a blocking thread (the server keeps serving on the runtime).
-async fn ogrinfo(args: Vec<String>) -> String {
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("ogrinfo")
-            .args(&args)
-            .env("no_proxy", "127.0.0.1,localhost")
-            .env("NO_PROXY", "127.0.0.1,localhost")
-            .env("CPL_DEBUG", "OFF")
-            .output()
-            .expect("run ogrinfo")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        out.status.success(),
-        "ogrinfo failed ({}): {stdout}\n{stderr}",
-        out.status
-    );
-    stdout
-}
 
 fn feature_count(summary: &str) -> u64 {
     summary

@@ -271,6 +271,30 @@ pub fn content_type(r: &reqwest::Response) -> String {
         .to_owned()
 }
 
+/// Runs ogrinfo on a blocking thread (the server keeps serving on the runtime); fails
+/// the test with its output when it fails. Proxies are bypassed for 127.0.0.1.
+pub async fn ogrinfo(args: Vec<String>) -> String {
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("ogrinfo")
+            .args(&args)
+            .env("no_proxy", "127.0.0.1,localhost")
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env("CPL_DEBUG", "OFF")
+            .output()
+            .expect("run ogrinfo")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "ogrinfo failed ({}): {stdout}\n{stderr}",
+        out.status
+    );
+    stdout
+}
+
 /// Whether `ogrinfo` can run; fails in CI without it, skips with a notice elsewhere.
 pub fn ogrinfo_available(test: &str) -> bool {
     let found = std::process::Command::new("ogrinfo")

@@ -1710,22 +1710,13 @@ async fn gdal_reads_tiles() {
             .path()
             .join(format!("{}-{}-{}.pbf", t.z(), t.x(), t.y()));
         std::fs::write(&file, &bytes).unwrap();
-        let out = tokio::task::spawn_blocking(move || {
-            Command::new("ogrinfo")
-                .args(["-ro", "-so", "-al", "-oo", "CLIP=NO"])
-                .arg(&file)
-                .env("CPL_DEBUG", "OFF")
-                .output()
-                .expect("run ogrinfo")
-        })
-        .await
-        .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "ogrinfo failed on {path}: {stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let file = file.to_string_lossy().into_owned();
+        let stdout = ogrinfo(
+            ["-ro", "-so", "-al", "-oo", "CLIP=NO", &file]
+                .map(String::from)
+                .to_vec(),
+        )
+        .await;
         assert!(
             stdout.contains("Mapbox Vector Tiles") || stdout.contains("MVT"),
             "GDAL's MVT driver opened {path}: {stdout}"
