@@ -42,7 +42,8 @@ pub struct AppState {
 /// Below this size compression saves too little to pay for itself: such a body fits in
 /// one TCP segment either way, and deflating a few hundred bytes costs more CPU than
 /// drawing the tile (most z14-16 tiles are this small; bench/RESULTS.md). CloudFront
-/// likewise leaves bodies under 1,000 bytes alone.
+/// likewise compresses only objects of 1,000 bytes or more ("Serve compressed files",
+/// Amazon CloudFront Developer Guide).
 pub const DEFAULT_COMPRESS_MIN_BYTES: u16 = 512;
 
 impl AppState {

@@ -97,29 +97,35 @@ pub fn parse_coord(z: &str, x: &str, y: &str) -> Result<TileCoord, ApiError> {
     TileCoord::new(z, x, y).map_err(|e| ApiError::not_found(e.to_string()))
 }
 
-/// Normalised filter text for cache keys and ETags (parameter order does not matter).
-/// A malformed query is an error here already, before any cache lookup.
-fn filter_key(raw: Option<&str>) -> Result<String, ApiError> {
-    let mut pairs = params::pairs(raw)?;
-    pairs.retain(|(k, _)| k != "v");
-    pairs.sort();
-    serde_urlencoded::to_string(pairs).map_err(ApiError::internal)
+/// A tile URL's query, read once: the filters as normalised text for cache keys and
+/// ETags (parameter order does not matter) and the `v=` that TileJSON writes.
+struct TileQuery {
+    filter: String,
+    versions: Option<String>,
 }
 
-/// Whether the `v=` a TileJSON wrote into the tile URL (if any) names the versions in
-/// `datasets`. The fast path's metadata may trail a commit made by another process by
-/// up to [`crate::store::sqlite::PROBE_EVERY`]; a client that already saw the new
-/// version in TileJSON must not get (and cache) the old tiles under the new URL.
-fn asked_versions_match(raw: Option<&str>, datasets: &[DatasetInfo]) -> Result<bool, ApiError> {
-    let Some(raw) = raw.filter(|r| r.contains("v=")) else {
-        return Ok(true);
-    };
-    let pairs = params::pairs(Some(raw))?;
-    let Some((_, asked)) = pairs.iter().find(|(k, _)| k == "v") else {
-        return Ok(true);
-    };
-    let mut known = datasets.iter().map(|d| d.version.to_string());
-    Ok(asked.split('.').all(|v| known.next().as_deref() == Some(v)) && known.next().is_none())
+/// A malformed query is an error here already, before any cache lookup.
+fn tile_query(raw: Option<&str>) -> Result<TileQuery, ApiError> {
+    let mut pairs = params::pairs(raw)?;
+    let versions = pairs.iter().find(|(k, _)| k == "v").map(|(_, v)| v.clone());
+    pairs.retain(|(k, _)| k != "v");
+    pairs.sort();
+    let filter = serde_urlencoded::to_string(pairs).map_err(ApiError::internal)?;
+    Ok(TileQuery { filter, versions })
+}
+
+impl TileQuery {
+    /// Whether the `v=` (if any) names the versions of `datasets`. The fast path's
+    /// metadata may trail a commit made by another process by up to
+    /// [`crate::store::sqlite::PROBE_EVERY`]; a client that already saw the new version
+    /// in TileJSON must not get (and cache) the old tiles under the new URL.
+    fn versions_match(&self, datasets: &[DatasetInfo]) -> bool {
+        let Some(asked) = &self.versions else {
+            return true;
+        };
+        let mut known = datasets.iter().map(|d| d.version.to_string());
+        asked.split('.').all(|v| known.next().as_deref() == Some(v)) && known.next().is_none()
+    }
 }
 
 /// `dataset@version` of the area named by `within=`, so that a re-import of the area
@@ -184,16 +190,16 @@ async fn serve_tile(
 ) -> Result<Response, ApiError> {
     let gzip = accepts_gzip(&headers) && state.tiles.config.gzip_level > 0;
     let min = usize::from(state.compress_min_bytes);
-    let filter = filter_key(q.as_deref())?;
+    let query = tile_query(q.as_deref())?;
     // Read before any snapshot: metadata remembered at this stamp is at least this new.
     let stamp = state.catalog.data_stamp()?;
     // Fast path, on this async worker: metadata known at the current stamp, and the tile
     // either cached or drawable from the in-memory point index alone.
     if let Some(datasets) = state.tiles.known(stamp, &ids)
-        && asked_versions_match(q.as_deref(), &datasets)?
+        && query.versions_match(&datasets)
         && let Some(layers) = layer_requests(None, &datasets, q.as_deref())?
     {
-        let key = tile_key(&datasets, "", coord, &filter, gzip);
+        let key = tile_key(&datasets, "", coord, &query.filter, gzip);
         if let Some(hit) = state.tiles.cache.get(&key) {
             return Ok(tile_response(&state, &headers, &key, Some(hit), gzip));
         }
@@ -209,7 +215,7 @@ async fn serve_tile(
         let datasets = load_datasets(&*snap, &ids)?;
         renderer.remember(stamp, &datasets);
         let area = within_version(&*snap, q.as_deref())?;
-        let key = tile_key(&datasets, &area, coord, &filter, gzip);
+        let key = tile_key(&datasets, &area, coord, &query.filter, gzip);
         if let Some(hit) = renderer.cache.get(&key) {
             return Ok((key, Some(hit)));
         }
@@ -428,7 +434,7 @@ pub async fn tilejson_handler(
 ) -> Result<Response, ApiError> {
     let ids = ids.strip_suffix(".json").unwrap_or(&ids).to_owned();
     let base = base_url(&state, &headers);
-    let query = filter_key(q.as_deref())?;
+    let query = tile_query(q.as_deref())?.filter;
     let tiles = state.tiles.clone();
     let datasets = with_snapshot(&state, {
         let q = q.clone();

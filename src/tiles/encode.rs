@@ -171,11 +171,12 @@ const MAX_COUNT: usize = (1 << 29) - 1;
 /// (lines < 2 points, rings < 3; a polygon whose exterior is too short goes with its
 /// holes) or when `mvt` refuses it.
 fn encode_geometry(g: &TileGeometry) -> Option<GeomData> {
-    let (ty, mut enc) = match g {
-        TileGeometry::Points(_) => (GeomType::Point, GeomEncoder::new(GeomType::Point)),
-        TileGeometry::Lines(_) => (GeomType::Linestring, GeomEncoder::new(GeomType::Linestring)),
-        TileGeometry::Polygons(_) => (GeomType::Polygon, GeomEncoder::new(GeomType::Polygon)),
+    let ty = match g {
+        TileGeometry::Points(_) => GeomType::Point,
+        TileGeometry::Lines(_) => GeomType::Linestring,
+        TileGeometry::Polygons(_) => GeomType::Polygon,
     };
+    let mut enc = GeomEncoder::new(ty);
     let mut cursor = None;
     let mut parts = 0usize;
     match g {
