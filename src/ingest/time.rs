@@ -50,14 +50,16 @@ impl TimeFormat {
         let s = s.trim();
         match self {
             TimeFormat::Iso => parse_iso(s, tz),
+            // Separators are checked as bytes and fields taken with `get`: a value may be
+            // any text (`Kraków`, `2024年`), and a byte index inside a character panics.
             TimeFormat::IsoDate => {
-                let d = parse_ymd(s.get(0..4)?, s.get(5..7)?, s.get(8..)?)?;
-                (s.len() == 10 && &s[4..5] == "-" && &s[7..8] == "-").then_some(())?;
-                Some(whole_day(d, tz)?)
+                let b = s.as_bytes();
+                (b.len() == 10 && b[4] == b'-' && b[7] == b'-').then_some(())?;
+                whole_day(parse_ymd(s.get(0..4)?, s.get(5..7)?, s.get(8..)?)?, tz)
             }
             TimeFormat::YearMonth => {
-                (s.len() == 7 && &s[4..5] == "-").then_some(())?;
-                let d = parse_ymd(&s[0..4], &s[5..7], "01")?;
+                (s.len() == 7 && s.as_bytes()[4] == b'-').then_some(())?;
+                let d = parse_ymd(s.get(0..4)?, s.get(5..7)?, "01")?;
                 let start = local(d.to_datetime(Time::midnight()), tz)?;
                 let end = local(
                     d.checked_add(1.month()).ok()?.to_datetime(Time::midnight()),
@@ -249,6 +251,26 @@ mod tests {
         assert_eq!(utc(UsSlash, "13/14/2025"), None);
         assert_eq!(utc(UsSlash, "3/14/2025 13:00 PM"), None);
         assert_eq!(utc(UsSlash, "N/A"), None);
+    }
+
+    /// Regression: `Kraków` is 7 bytes with `ó` across byte 4, which the YearMonth check
+    /// sliced and panicked on (import exit 101, items `datetime=Kraków` a 500).
+    #[test]
+    fn multibyte_text_is_not_a_time_regression_krakow() {
+        for s in [
+            "Kraków",
+            "Gdańsk",
+            "2024年",
+            "2024年1月",
+            "20ó4-01",
+            "2024-0ó",
+            "ó",
+            "2024-01-0ó",
+        ] {
+            for f in TimeFormat::ALL {
+                assert_eq!(f.parse(s, &TimeZone::UTC), None, "{f:?} {s}");
+            }
+        }
     }
 
     #[test]
