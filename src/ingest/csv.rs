@@ -1,5 +1,7 @@
 //! CSV input (plain or gzip): header row, then one feature per row.
 
+use super::csv_guard::{Broken, CsvGuard};
+use super::limits::MAX_COLUMNS;
 use super::{Encoding, Geometry, IngestError, IngestOptions, Input, Record, RecordReader, point};
 use crate::model::NoGeometry;
 use std::path::{Path, PathBuf};
@@ -28,7 +30,9 @@ enum Position {
 
 pub struct CsvReader {
     file: PathBuf,
-    reader: csv::Reader<Input>,
+    reader: csv::Reader<CsvGuard<Input>>,
+    /// Lines skipped before the parser started (blank lines before the header).
+    line_offset: u64,
     columns: Vec<String>,
     position: Position,
     encoding: Encoding,
@@ -38,16 +42,32 @@ pub struct CsvReader {
 }
 
 impl CsvReader {
-    pub fn new(path: &Path, input: Input, opts: &IngestOptions) -> Result<Self, IngestError> {
+    /// `line` is the line on which `input` starts.
+    pub fn new(
+        path: &Path,
+        input: Input,
+        opts: &IngestOptions,
+        line: u64,
+    ) -> Result<Self, IngestError> {
         let bytes = input.get_ref().counter();
-        let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(true)
+            .from_reader(CsvGuard::new(input, line));
         let setup = |message: String| IngestError::Setup {
             file: path.to_owned(),
             message,
         };
-        let header = reader
-            .byte_headers()
-            .map_err(|e| setup(format!("cannot read the header: {e}")))?;
+        let header = reader.byte_headers().map_err(|e| fatal(path, line, e))?;
+        if header.len() > MAX_COLUMNS {
+            return Err(IngestError::Format {
+                file: path.to_owned(),
+                line,
+                message: format!(
+                    "the header has {} columns; at most {MAX_COLUMNS} are supported",
+                    header.len()
+                ),
+            });
+        }
         let mut columns = Vec::with_capacity(header.len());
         for (i, raw) in header.iter().enumerate() {
             let raw = raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw);
@@ -67,6 +87,7 @@ impl CsvReader {
             id_column,
             file: path.to_owned(),
             reader,
+            line_offset: line - 1,
             columns,
             position,
             encoding: opts.encoding,
@@ -81,6 +102,28 @@ impl CsvReader {
             line,
             message,
         }
+    }
+}
+
+/// A parser error: the guard's reason with its line, or the I/O error as it came. The
+/// CSV parser itself accepts any bytes (flexible rows, byte records), so every error it
+/// returns means the input could not be read on: never a row to skip.
+fn fatal(path: &Path, line: u64, e: csv::Error) -> IngestError {
+    let broken = match e.kind() {
+        csv::ErrorKind::Io(io) => io.get_ref().and_then(|i| i.downcast_ref::<Broken>()),
+        _ => None,
+    };
+    match broken {
+        Some(b) => IngestError::Format {
+            file: path.to_owned(),
+            line: b.line,
+            message: b.message.clone(),
+        },
+        None => IngestError::Format {
+            file: path.to_owned(),
+            line: e.position().map_or(line, |p| p.line()),
+            message: e.to_string(),
+        },
     }
 }
 
@@ -195,11 +238,11 @@ impl RecordReader for CsvReader {
             Ok(false) => return None,
             Ok(true) => {}
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                return Some(Err(self.row_error(line, e.to_string())));
+                let line = self.reader.get_ref().line();
+                return Some(Err(fatal(&self.file, line, e)));
             }
         }
-        let line = self.record.position().map_or(0, |p| p.line());
+        let line = self.record.position().map_or(0, |p| p.line()) + self.line_offset;
         if self.record.len() > self.columns.len() {
             let msg = format!(
                 "{} fields but the header has {}",
@@ -210,6 +253,10 @@ impl RecordReader for CsvReader {
         }
         let mut values = Vec::with_capacity(self.columns.len());
         for (i, raw) in self.record.iter().enumerate() {
+            if raw.contains(&0) {
+                let msg = format!("column `{}` holds a NUL byte", self.columns[i]);
+                return Some(Err(self.row_error(line, msg)));
+            }
             match decode(raw, self.encoding) {
                 Ok(s) if s.trim().is_empty() => values.push(None),
                 Ok(s) => values.push(Some(s)),

@@ -1,69 +1,76 @@
 //! GeoJSON input: a FeatureCollection (streamed feature by feature, never loaded whole),
 //! newline-delimited GeoJSON, or RFC 8142 GeoJSON text sequences.
 
+use super::json_scan::{Piece, ScanError, Scanner};
+use super::limits::{MAX_COLUMNS, MAX_DEPTH};
 use super::{Geometry, IngestError, IngestOptions, Input, Record, RecordReader, check_position};
 use crate::model::{Bounds, NoGeometry};
-use geojson::{Feature, GeometryValue};
+use geojson::GeometryValue;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 use std::collections::HashMap;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-type Features = Box<dyn Iterator<Item = Result<Feature, String>>>;
-
 pub struct GeoJsonReader {
     file: PathBuf,
-    features: Features,
+    scanner: Scanner<Input>,
     columns: Vec<String>,
     index: HashMap<String, usize>,
     count: u64,
-    sequence: bool,
     id_column: Option<String>,
     bytes: Arc<AtomicU64>,
+    /// Set after a structural error: the rest of the input is not read.
+    failed: bool,
+}
+
+/// A feature as found in the input; the geometry is kept as text so that a geometry
+/// that is not valid GeoJSON (`1e400`, a string) costs the row its place, not its data.
+#[derive(Deserialize)]
+struct RawFeature<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default, borrow)]
+    geometry: Option<&'a RawValue>,
+    #[serde(default)]
+    properties: Option<Map<String, Value>>,
 }
 
 impl GeoJsonReader {
-    pub fn new(path: &Path, mut input: Input, opts: &IngestOptions) -> Result<Self, IngestError> {
+    /// `line` is the line on which `input` starts.
+    pub fn new(
+        path: &Path,
+        mut input: Input,
+        opts: &IngestOptions,
+        line: u64,
+    ) -> Result<Self, IngestError> {
         let bytes = input.get_ref().counter();
-        let head = input.fill_buf().map_err(|source| IngestError::Io {
-            file: path.to_owned(),
-            source,
-        })?;
-        let text = String::from_utf8_lossy(head);
-        let trimmed = text.trim_start_matches('\u{feff}').trim_start();
-        if trimmed.starts_with('[') {
+        let first = std::io::BufRead::fill_buf(&mut input)
+            .map_err(|source| IngestError::Io {
+                file: path.to_owned(),
+                source,
+            })?
+            .first()
+            .copied();
+        if first == Some(b'[') {
             return Err(IngestError::Setup {
                 file: path.to_owned(),
                 message: "a bare JSON array is not GeoJSON: expected a FeatureCollection or one Feature per line".into(),
             });
         }
-        let sequence = !text.contains("\"FeatureCollection\"");
-        let features: Features = if sequence {
-            Box::new(input.lines().filter_map(|line| {
-                let line = match line {
-                    Ok(l) => l,
-                    Err(e) => return Some(Err(e.to_string())),
-                };
-                let l = line.trim_matches(|c: char| c == '\u{1e}' || c.is_whitespace());
-                (!l.is_empty()).then(|| l.parse::<Feature>().map_err(|e| e.to_string()))
-            }))
-        } else {
-            Box::new(
-                geojson::FeatureReader::from_reader(input)
-                    .features()
-                    .map(|f| f.map_err(|e| e.to_string())),
-            )
-        };
         Ok(Self {
             file: path.to_owned(),
-            features,
+            scanner: Scanner::new(input, line),
             columns: Vec::new(),
             index: HashMap::new(),
             count: 0,
-            sequence,
             id_column: opts.id_column.clone(),
             bytes,
+            failed: false,
         })
     }
 
@@ -75,6 +82,66 @@ impl GeoJsonReader {
         self.index.insert(name.to_owned(), self.columns.len() - 1);
         self.columns.len() - 1
     }
+
+    /// Parses one delimited feature; the error is the row's message.
+    fn record(&mut self, bytes: &[u8], line: u64) -> Result<Record, String> {
+        let raw: RawFeature = serde_json::from_slice(bytes).map_err(|e| json_message(&e, line))?;
+        if raw.kind != "Feature" {
+            return Err(format!("a `{}` where a Feature was expected", raw.kind));
+        }
+        let props = raw.properties.unwrap_or_default();
+        let new = props
+            .keys()
+            .filter(|k| !self.index.contains_key(*k))
+            .count();
+        if self.columns.len() + new > MAX_COLUMNS {
+            return Err(format!(
+                "its properties would make {} columns; at most {MAX_COLUMNS} are supported",
+                self.columns.len() + new
+            ));
+        }
+        let mut values: Vec<Option<String>> = Vec::new();
+        for (k, v) in &props {
+            let i = self.column(k);
+            if values.len() <= i {
+                values.resize(i + 1, None);
+            }
+            values[i] = value_text(v);
+        }
+        let geometry = match raw.geometry {
+            None => Err(NoGeometry::Missing),
+            Some(g) => serde_json::from_str::<geojson::Geometry>(g.get())
+                .map_err(|_| NoGeometry::Unparseable)
+                .and_then(|g| convert(&g)),
+        };
+        let source_id = match &self.id_column {
+            Some(col) => props.get(col).and_then(value_text),
+            None => match raw.id {
+                Some(Value::String(s)) => Some(s),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            },
+        };
+        Ok(Record {
+            line: self.count,
+            geometry,
+            values,
+            source_id,
+        })
+    }
+}
+
+/// serde_json's message with the position made absolute (it counts from the feature).
+fn json_message(e: &serde_json::Error, start: u64) -> String {
+    let text = e.to_string();
+    let what = text
+        .rsplit_once(" at line ")
+        .map_or(text.as_str(), |(w, _)| w);
+    if what.contains("recursion limit") {
+        return format!("JSON nested more than {MAX_DEPTH} levels deep");
+    }
+    let line = start + (e.line() as u64).saturating_sub(1);
+    format!("{what} (line {line}, column {})", e.column())
 }
 
 /// Text form of a property value; `None` for null and empty strings.
@@ -111,6 +178,7 @@ pub fn convert(g: &geojson::Geometry) -> Result<Geometry, NoGeometry> {
     };
     walk(&g.value, &mut visit)?;
     let bounds = bounds.ok_or(NoGeometry::Missing)?;
+    well_formed(&g.value)?;
     if let GeometryValue::Point { .. } = g.value {
         check_position(bounds.min_x, bounds.min_y)?;
         return Ok(Geometry {
@@ -126,6 +194,34 @@ pub fn convert(g: &geojson::Geometry) -> Result<Geometry, NoGeometry> {
         geojson: Some(text),
         type_name: g.value.type_name(),
     })
+}
+
+/// Rings closed with at least four positions, lines of at least two: what clipping and
+/// tile encoding assume. Anything else is kept without geometry, counted as unparseable.
+fn well_formed(v: &GeometryValue) -> Result<(), NoGeometry> {
+    let same = |a: &geojson::Position, b: &geojson::Position| {
+        a.as_slice().get(..2) == b.as_slice().get(..2)
+    };
+    let ring = |r: &Vec<geojson::Position>| r.len() >= 4 && same(&r[0], &r[r.len() - 1]);
+    let ok = match v {
+        GeometryValue::Point { .. } | GeometryValue::MultiPoint { .. } => true,
+        GeometryValue::LineString { coordinates } => coordinates.len() >= 2,
+        GeometryValue::MultiLineString { coordinates } => coordinates.iter().all(|l| l.len() >= 2),
+        GeometryValue::Polygon { coordinates } => {
+            !coordinates.is_empty() && coordinates.iter().all(ring)
+        }
+        GeometryValue::MultiPolygon { coordinates } => coordinates
+            .iter()
+            .all(|p| !p.is_empty() && p.iter().all(ring)),
+        GeometryValue::GeometryCollection { geometries } => {
+            return geometries.iter().try_for_each(|g| well_formed(&g.value));
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(NoGeometry::Unparseable)
+    }
 }
 
 fn walk(
@@ -155,51 +251,59 @@ impl RecordReader for GeoJsonReader {
     }
 
     fn next_record(&mut self) -> Option<Result<Record, IngestError>> {
-        let next = self.features.next()?;
-        self.count += 1;
-        let line = self.count;
-        let feature = match next {
-            Ok(f) => f,
-            Err(message) => {
-                return Some(Err(IngestError::Row {
-                    file: self.file.clone(),
-                    line,
-                    message,
+        if self.failed {
+            return None;
+        }
+        let file = self.file.clone();
+        let piece = match self.scanner.next_piece() {
+            Ok(None) => return None,
+            Ok(Some(p)) => p,
+            Err(e) => {
+                self.failed = true;
+                return Some(Err(match e {
+                    ScanError::Io(source) => IngestError::Io { file, source },
+                    ScanError::Broken { line, message } => IngestError::Format {
+                        file,
+                        line,
+                        message,
+                    },
                 }));
             }
         };
-        let mut values: Vec<Option<String>> = Vec::new();
-        for (k, v) in feature.properties_iter() {
-            let i = self.column(k);
-            if values.len() <= i {
-                values.resize(i + 1, None);
-            }
-            values[i] = value_text(v);
-        }
-        let geometry = match &feature.geometry {
-            Some(g) => convert(g),
-            None => Err(NoGeometry::Missing),
-        };
-        let source_id = match &self.id_column {
-            Some(col) => feature.property(col).and_then(value_text),
-            None => feature.id.as_ref().map(|id| match id {
-                geojson::feature::Id::String(s) => s.clone(),
-                geojson::feature::Id::Number(n) => n.to_string(),
-            }),
-        };
-        Some(Ok(Record {
+        self.count += 1;
+        let n = self.count;
+        let row = |line, message: String| IngestError::Row {
+            file: file.clone(),
             line,
-            geometry,
-            values,
-            source_id,
-        }))
+            message: format!("feature {n}: {message}"),
+        };
+        let (bytes, line, complete) = match piece {
+            Piece::Feature {
+                bytes,
+                line,
+                complete,
+            } => (bytes, line, complete),
+            Piece::Unfit { line, message } => return Some(Err(row(line, message))),
+        };
+        Some(match self.record(&bytes, line) {
+            Ok(r) => Ok(r),
+            Err(message) if !complete => {
+                self.failed = true;
+                Err(IngestError::Format {
+                    file,
+                    line,
+                    message: format!("the file ends inside feature {n}: truncated? ({message})"),
+                })
+            }
+            Err(message) => Err(row(line, message)),
+        })
     }
 
     fn describe(&self) -> String {
-        if self.sequence {
-            "GeoJSON sequence, one feature per line".into()
-        } else {
+        if self.scanner.collection {
             "GeoJSON FeatureCollection".into()
+        } else {
+            "GeoJSON sequence, one feature per line".into()
         }
     }
 

@@ -5,8 +5,11 @@
 //! [`IngestError::Row`] with file and line, and the importer decides when to give up.
 
 mod csv;
+mod csv_guard;
 mod geojson;
 pub mod infer;
+mod json_scan;
+mod sniff;
 pub mod time;
 
 use crate::model::{Bounds, NoGeometry};
@@ -86,6 +89,14 @@ pub enum IngestError {
     },
     #[error("{file}: {message}")]
     Setup { file: PathBuf, message: String },
+    /// The reader lost its place (truncated, unbalanced, unclosed quote, over a size limit):
+    /// never skippable, since what follows cannot be trusted to be whole rows.
+    #[error("{file}: line {line}: {message}")]
+    Format {
+        file: PathBuf,
+        line: u64,
+        message: String,
+    },
 }
 
 impl IngestError {
@@ -93,6 +104,23 @@ impl IngestError {
     pub fn is_row_error(&self) -> bool {
         matches!(self, IngestError::Row { .. })
     }
+}
+
+/// Limits that keep an import's memory bounded whatever the input holds.
+pub mod limits {
+    /// Largest CSV field: a bigger one is an unclosed quote or not a table at all.
+    pub const MAX_FIELD_BYTES: usize = 1 << 20;
+    /// Largest CSV row, all fields together.
+    pub const MAX_RECORD_BYTES: usize = 16 << 20;
+    /// Most fields in one CSV row, before the header is even compared.
+    pub const MAX_FIELDS: usize = 10_000;
+    /// Most property columns: SQLite allows 2,000 columns per table and the staging
+    /// table needs 10 of its own.
+    pub const MAX_COLUMNS: usize = 1_990;
+    /// Largest GeoJSON feature (a detailed country outline is a few MB).
+    pub const MAX_FEATURE_BYTES: usize = 64 << 20;
+    /// Deepest JSON nesting inside one feature (serde_json's own recursion limit).
+    pub const MAX_DEPTH: u32 = 128;
 }
 
 /// A streaming source of records with a growing list of property columns.
@@ -121,19 +149,13 @@ pub fn open(path: &Path, opts: &IngestOptions) -> Result<Box<dyn RecordReader>, 
         Box::new(raw)
     };
     let mut text = BufReader::with_capacity(1 << 16, CountingReader::new(inner));
-    let first = first_significant_byte(&mut text).map_err(io)?;
-    match first {
-        Some(b'{') | Some(b'[') | Some(0x1e) => {
-            Ok(Box::new(geojson::GeoJsonReader::new(path, text, opts)?))
-        }
-        _ => Ok(Box::new(csv::CsvReader::new(path, text, opts)?)),
+    let start = sniff::start(&mut text).map_err(|e| e.into_ingest(path))?;
+    match start.first {
+        Some(b'{') | Some(b'[') | Some(0x1e) => Ok(Box::new(geojson::GeoJsonReader::new(
+            path, text, opts, start.line,
+        )?)),
+        _ => Ok(Box::new(csv::CsvReader::new(path, text, opts, start.line)?)),
     }
-}
-
-fn first_significant_byte(r: &mut impl BufRead) -> std::io::Result<Option<u8>> {
-    let buf = r.fill_buf()?;
-    let buf = buf.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(buf);
-    Ok(buf.iter().copied().find(|b| !b.is_ascii_whitespace()))
 }
 
 /// Counts bytes passing through, shared with the reader that owns it.

@@ -384,6 +384,15 @@ pub(super) fn run_with_budget(
         }
         p.bytes = reader.bytes_read();
         progress(&p);
+        // An empty result from a file is far likelier a misread (wrong format, a cut
+        // download) than an intended empty dataset: it must not replace the data.
+        if p.rows == 0 {
+            return Err(IngestError::Setup {
+                file: file.clone(),
+                message: "no rows found: nothing to import".into(),
+            }
+            .into());
+        }
         st.report.notes.push(format!(
             "{}: {} ({} rows)",
             file.display(),
