@@ -120,7 +120,7 @@ impl<R: Read> CsvGuard<R> {
                 if b == b',' {
                     self.end_field();
                     if self.fields > MAX_FIELDS {
-                        let msg = format!("more than {MAX_FIELDS} fields in one row");
+                        let msg = format!("a row of more than {MAX_FIELDS} fields (columns)");
                         return Err(self.broken(self.row_line, msg));
                     }
                 } else {

@@ -420,6 +420,13 @@ impl<R: BufRead> Scanner<R> {
                 return Ok(self.unfit(line, &s));
             }
             let (a, z) = (first.unwrap_or(0), last.map_or(0, |z| z + 1));
+            if nested_too_deep(&bytes[a..z]) {
+                let s = Scanned {
+                    too_big: false,
+                    too_deep: true,
+                };
+                return Ok(self.unfit(line, &s));
+            }
             return Ok(Some(Piece::Feature {
                 bytes: bytes[a..z].to_vec(),
                 line,
@@ -427,6 +434,36 @@ impl<R: BufRead> Scanner<R> {
             }));
         }
     }
+}
+
+/// Whether brackets outside strings nest deeper than [`MAX_DEPTH`]: a geometry is
+/// only skimmed by serde_json on the first pass, so its depth is checked here.
+fn nested_too_deep(bytes: &[u8]) -> bool {
+    let (mut depth, mut in_str, mut esc) = (0u32, false, false);
+    for &b in bytes {
+        if in_str {
+            if esc {
+                esc = false;
+            } else if b == b'\\' {
+                esc = true;
+            } else if b == b'"' {
+                in_str = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 #[cfg(test)]

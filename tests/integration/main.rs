@@ -1,6 +1,7 @@
 //! Integration tests of the Tessera foundation: imports of the real fixtures, every HTTP
 //! endpoint and error, a property test against brute force, the CLI and GDAL interop.
 
+mod adversarial;
 mod api;
 mod cli;
 mod errors;
