@@ -59,6 +59,8 @@ pub(super) struct Scanner<R> {
     count: u64,
     /// Whether the input was a FeatureCollection.
     pub collection: bool,
+    /// In the features array, just after an element: a `,` or `]` must come next.
+    after_feature: bool,
 }
 
 #[derive(Debug, Default)]
@@ -83,6 +85,7 @@ impl<R: BufRead> Scanner<R> {
             phase: Phase::Top,
             count: 0,
             collection: false,
+            after_feature: false,
         }
     }
 
@@ -187,6 +190,12 @@ impl<R: BufRead> Scanner<R> {
                 }
             }
             let n = end.unwrap_or(buf.len());
+            if scalar && n == 0 && !started {
+                // A closing bracket or comma where a value should be: consuming nothing
+                // here would loop forever.
+                let b = buf[0].escape_ascii().to_string();
+                return broken(self.line, format!("expected a JSON value, found `{b}`"));
+            }
             let lines = buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
             if let Some(o) = out.as_deref_mut() {
                 if o.len() + n > MAX_FEATURE_BYTES {
@@ -321,8 +330,20 @@ impl<R: BufRead> Scanner<R> {
                     self.phase = Phase::AfterFeatures;
                     return self.next_piece();
                 }
-                Some(b',') => self.bump(),
+                Some(b',') if self.after_feature => {
+                    self.bump();
+                    self.after_feature = false;
+                }
+                Some(b) if self.after_feature => {
+                    let msg = format!(
+                        "expected `,` or `]` after feature {}, found `{}`",
+                        self.count,
+                        b.escape_ascii()
+                    );
+                    return broken(self.line, msg);
+                }
                 Some(first) => {
+                    self.after_feature = true;
                     let line = self.line;
                     let mut bytes = Vec::new();
                     let s = self.scan(Some(&mut bytes))?;
@@ -512,6 +533,19 @@ mod tests {
         assert!(pieces("{\"features\": [{\"a\": 1}").is_err());
         assert!(pieces("{\"features\": [], ").is_err());
         assert!(pieces("{\"features\": []} x").is_err());
+    }
+
+    /// Found by `fuzz::geojson_reader_survives_any_text`: a `}` where a feature should
+    /// be was a value of zero bytes, read again and again.
+    #[test]
+    fn stray_bracket_in_features_cannot_stall_the_reader_regression() {
+        for text in [
+            "{\"features\":[\u{1}}",
+            "{\"features\":[,",
+            "{\"features\":[{} {}]}",
+        ] {
+            assert!(pieces(text).is_err(), "{text:?}");
+        }
     }
 
     #[test]

@@ -6,6 +6,8 @@
 
 mod csv;
 mod csv_guard;
+#[cfg(test)]
+mod fuzz;
 mod geojson;
 pub mod infer;
 mod json_scan;
