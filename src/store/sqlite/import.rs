@@ -361,9 +361,11 @@ pub(super) fn run_with_budget(
             rows: 0,
             bytes: 0,
         };
+        let mut placed = 0u64;
         while let Some(next) = reader.next_record() {
             match next {
                 Ok(rec) => {
+                    placed += 1;
                     if reader.columns().len() > known {
                         for name in &reader.columns()[known..] {
                             st.column(name)?;
@@ -386,10 +388,13 @@ pub(super) fn run_with_budget(
         progress(&p);
         // An empty result from a file is far likelier a misread (wrong format, a cut
         // download) than an intended empty dataset: it must not replace the data.
-        if p.rows == 0 {
+        if placed == 0 {
             return Err(IngestError::Setup {
                 file: file.clone(),
-                message: "no rows found: nothing to import".into(),
+                message: format!(
+                    "no rows could be read ({} unreadable): nothing to import",
+                    p.rows
+                ),
             }
             .into());
         }
