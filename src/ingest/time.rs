@@ -105,7 +105,7 @@ fn parse_ymd(y: &str, m: &str, d: &str) -> Option<Date> {
     if !(1000..=9999).contains(&y) {
         return None;
     }
-    Date::new(y, m as i8, d as i8).ok()
+    Date::new(y, i8::try_from(m).ok()?, i8::try_from(d).ok()?).ok()
 }
 
 fn local(dt: DateTime, tz: &TimeZone) -> Option<i64> {
