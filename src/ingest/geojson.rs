@@ -1,5 +1,6 @@
 //! GeoJSON input: a FeatureCollection (streamed feature by feature, never loaded whole),
-//! newline-delimited GeoJSON, or RFC 8142 GeoJSON text sequences.
+//! newline-delimited GeoJSON, or RFC 8142 GeoJSON text sequences. [`super::json_scan`]
+//! delimits each feature; it is parsed here on its own, so a bad one is one row error.
 
 use super::json_scan::{Piece, ScanError, Scanner};
 use super::limits::{MAX_COLUMNS, MAX_DEPTH};

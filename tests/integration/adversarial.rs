@@ -329,6 +329,8 @@ async fn zero_rows_from_a_non_empty_file_never_replace_the_data_regression() {
     }
 }
 
+/// Refused, not decoded: portal exports are UTF-8 or Latin-1, and decoding UTF-16 well
+/// needs `encoding_rs`, a large dependency for a rare input that `iconv` converts.
 #[tokio::test]
 async fn utf16_is_refused_clearly_regression() {
     let t = setup().await;
@@ -468,7 +470,7 @@ async fn geojson_deep_nesting_huge_features_and_many_properties_are_clear_regres
     let err = refused(&tessera(&t.db, &file, &[]), &file, Some(3));
     assert!(err.contains("larger than 64 MiB"), "{err}");
 
-    // 3,000 properties: more columns than the catalog's tables can hold.
+    // 3,000 properties: a clear cap, since SQLite tables hold at most 2,000 columns.
     let props: Vec<String> = (0..3_000).map(|i| format!("\"p{i}\":{i}")).collect();
     let wide = format!(
         r#"{{"type":"Feature","properties":{{{}}},"geometry":{{"type":"Point","coordinates":[1,2]}}}}"#,
