@@ -442,9 +442,15 @@ fn restage_previous(
     for name in &names {
         st.column(name)?;
     }
-    let mut rows = Vec::new();
-    read::scan_all(st.conn, info, tables, &mut |f| rows.push(f))?;
-    for f in rows {
+    // Streamed row by row, not collected first: appending to a large dataset must stay
+    // within the same memory as importing it (the columns all exist by now, so staging
+    // changes no schema while the scan's statement is open).
+    let conn = st.conn;
+    let mut failed = None;
+    read::scan_all(conn, info, tables, &mut |f| {
+        if failed.is_some() {
+            return;
+        }
         let geometry = match f.geometry {
             Some(g) => Ok(read::to_ingest_geometry(g)),
             None => Err(NoGeometry::Missing),
@@ -456,7 +462,12 @@ fn restage_previous(
             values,
             source_id: info.source_ids.then_some(f.id),
         };
-        st.push(req, rec, &names, Some(f.time))?;
+        if let Err(e) = st.push(req, rec, &names, Some(f.time)) {
+            failed = Some(e);
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
     }
     // Reasons of old rows without geometry are not stored per row: carry the counts over.
     st.no_geom.clear();
@@ -640,6 +651,45 @@ fn finish(
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK TO switch; RELEASE switch");
             Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::SqliteCatalog;
+    use crate::model::{DatasetId, DatasetMeta};
+    use crate::store::{Catalog, ImportRequest};
+
+    /// `--append` restages the stored rows while scanning them; with a budget of 0 each
+    /// goes into the staging table while the scan's statement is still open.
+    #[test]
+    fn append_streams_the_previous_rows_into_staging_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = SqliteCatalog::open(&dir.path().join("a.db")).unwrap();
+        let id = DatasetId::parse("uk").unwrap();
+        let fixture = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/uk-crime-sample.csv");
+        let mut req = ImportRequest {
+            id: id.clone(),
+            meta: DatasetMeta::default(),
+            files: vec![fixture],
+            options: Default::default(),
+            time: None,
+            time_end: None,
+            timezone: jiff::tz::TimeZone::UTC,
+            append: false,
+            max_errors: 0,
+        };
+        for (append, want) in [(false, 200), (true, 400), (true, 600)] {
+            req.append = append;
+            let mut conn = catalog.writer.lock().unwrap();
+            let report = super::run_with_budget(&mut conn, &req, &mut |_| {}, 0).unwrap();
+            drop(conn);
+            assert_eq!(report.imported, want);
+            let info = catalog.snapshot().unwrap().dataset(&id).unwrap().unwrap();
+            assert_eq!(info.feature_count, want);
+            assert_eq!(info.without_geometry_total(), want / 200 * 24);
         }
     }
 }
