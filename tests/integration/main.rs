@@ -4,7 +4,9 @@
 mod api;
 mod cli;
 mod errors;
+mod fuzz_requests;
 mod gdal;
+mod hostile_requests;
 mod import;
 mod props;
 mod support;
