@@ -26,9 +26,12 @@ pub fn field_schema(ty: FieldType) -> Json {
     }
 }
 
-fn items_params(ds: &DatasetInfo) -> Vec<Json> {
+/// The parameters of a feature request: the shared ones that `keep` names, then one
+/// filter per property (the category field takes up to [`params::MAX_CATEGORY_VALUES`]).
+fn items_params(ds: &DatasetInfo, keep: &[&str]) -> Vec<Json> {
     let mut out: Vec<Json> = ITEMS_PARAMS
         .iter()
+        .filter(|p| keep.contains(&p.name))
         .map(|p| {
             param(
                 p.name,
@@ -39,19 +42,92 @@ fn items_params(ds: &DatasetInfo) -> Vec<Json> {
         .collect();
     for f in &ds.fields {
         let schema = field_schema(f.ty);
-        out.push(param(
-            &f.name,
-            schema,
-            &format!("Only features whose `{}` equals this value.", f.name),
-        ));
+        if ds.meta.category.as_deref() == Some(f.name.as_str()) {
+            out.push(param(
+                &f.name,
+                json!({"type": "array", "minItems": 1, "maxItems": params::MAX_CATEGORY_VALUES, "items": schema}),
+                &format!(
+                    "Only features whose `{}` is one of these values (at most {}).",
+                    f.name,
+                    params::MAX_CATEGORY_VALUES
+                ),
+            ));
+        } else {
+            out.push(param(
+                &f.name,
+                schema,
+                &format!("Only features whose `{}` equals this value.", f.name),
+            ));
+        }
     }
     out
+}
+
+const PAGE_PARAMS: &[&str] = &[
+    "limit",
+    "offset",
+    "bbox",
+    "bbox-crs",
+    "datetime",
+    "within",
+    "sortby",
+    "properties",
+    "f",
+];
+const HISTOGRAM_PARAMS: &[&str] = &["bbox", "bbox-crs", "datetime", "within"];
+const TILE_PARAMS: &[&str] = &["datetime", "within"];
+
+/// Tile coordinates, documented as what they are; values outside the matrix are 404s.
+fn tile_path_params() -> Json {
+    let p = |name: &str| json!({"name": name, "in": "path", "required": true, "schema": {"type": "integer", "minimum": 0}, "example": 0});
+    json!([p("z"), p("x"), p("y")])
+}
+
+/// The histogram, TileJSON and tile operations of one collection.
+fn insert_map_paths(paths: &mut serde_json::Map<String, Json>, ds: &DatasetInfo) {
+    let id = ds.id.as_str();
+    let mut hist = items_params(ds, HISTOGRAM_PARAMS);
+    hist.push(param(
+        "bucket",
+        json!({"type": "string", "enum": ["day", "week", "month"]}),
+        "Bucket width; by default chosen from the time extent.",
+    ));
+    paths.insert(
+        format!("/collections/{id}/histogram"),
+        json!({"get": {"summary": format!("Feature counts over time of {}", ds.meta.title),
+            "parameters": hist, "responses": ok("Counts per time bucket", &["application/json"])}}),
+    );
+    paths.insert(
+        format!("/tiles/{id}"),
+        json!({"get": {"summary": format!("TileJSON 3.0 of {}", ds.meta.title),
+            "parameters": items_params(ds, TILE_PARAMS), "responses": ok("TileJSON", &["application/json"])}}),
+    );
+    let mut tile_params = tile_path_params().as_array().cloned().unwrap_or_default();
+    tile_params.extend(items_params(ds, TILE_PARAMS));
+    tile_params.push(param(
+        "v",
+        json!({"type": "string"}),
+        "The dataset version TileJSON puts in tile URLs (for caches); any other value is ignored.",
+    ));
+    let mut responses = ok(
+        "A Mapbox Vector Tile",
+        &["application/vnd.mapbox-vector-tile"],
+    );
+    responses["204"] = json!({"description": "An empty tile"});
+    paths.insert(
+        format!("/tiles/{id}/{{z}}/{{x}}/{{y}}.mvt"),
+        json!({"get": {"summary": format!("A vector tile of {}", ds.meta.title),
+            "parameters": tile_params, "responses": responses}}),
+    );
 }
 
 fn ok(description: &str, types: &[&str]) -> Json {
     let content: serde_json::Map<String, Json> =
         types.iter().map(|t| ((*t).to_owned(), json!({}))).collect();
-    json!({"200": {"description": description, "content": content}, "400": {"$ref": "#/components/responses/Problem"}, "404": {"$ref": "#/components/responses/Problem"}})
+    let problem = json!({"$ref": "#/components/responses/Problem"});
+    // 414 and 431: a request target over 8 KiB or headers over 16 KiB (params::limit_request).
+    json!({"200": {"description": description, "content": content},
+           "400": problem, "404": problem, "414": problem, "431": problem})
 }
 
 /// Builds the document for the current catalog.
@@ -88,7 +164,7 @@ pub fn build(base: &str, datasets: &[DatasetInfo]) -> Json {
             format!("/collections/{id}/items"),
             json!({"get": {
                 "summary": format!("Features of {}", ds.meta.title),
-                "parameters": items_params(ds),
+                "parameters": items_params(ds, PAGE_PARAMS),
                 "responses": ok("A page of features (GeoJSON), or all matches as CSV", &["application/geo+json", "text/html", "text/csv"]),
             }}),
         );
@@ -100,6 +176,7 @@ pub fn build(base: &str, datasets: &[DatasetInfo]) -> Json {
                 "responses": ok("A feature", &["application/geo+json", "text/html"]),
             }}),
         );
+        insert_map_paths(&mut paths, ds);
         paths.insert(format!("/collections/{id}/queryables"), json!({"get": {"summary": "Queryable properties", "responses": ok("JSON Schema", &["application/schema+json"])}}));
     }
     json!({

@@ -61,6 +61,11 @@ pub const ITEMS_PARAMS: &[ParamSpec] = &[
         description: "An instant or date (2018-11-05, 2018-11-05T10:00:00Z, 2018-11) or an interval a/b with `..` or empty for an open end. Matches features whose time intersects it, ends included; features without time never match.",
     },
     ParamSpec {
+        name: "within",
+        schema: r#"{"type":"string"}"#,
+        description: "dataset/featureId of a polygon: only features inside it.",
+    },
+    ParamSpec {
         name: "sortby",
         schema: r#"{"type":"array","maxItems":8,"uniqueItems":true,"items":{"type":"string"}}"#,
         description: "Comma list of at most 8 fields, each once, each optionally prefixed by + (ascending) or - (descending).",
