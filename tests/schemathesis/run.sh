@@ -38,6 +38,7 @@ done
 echo "server at $base"
 
 status=0
+cd "$work" # schemathesis writes its state into the current directory
 "$venv/bin/schemathesis" run "$base/api" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
   --phases examples,coverage,fuzzing \
