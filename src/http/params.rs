@@ -126,9 +126,14 @@ pub async fn limit_request(
     use axum::response::IntoResponse;
     let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if target > MAX_URI_BYTES {
+        let part = if req.uri().path().len() > MAX_URI_BYTES / 2 {
+            "path"
+        } else {
+            "query"
+        };
         return ApiError::too_large(
             axum::http::StatusCode::URI_TOO_LONG,
-            "query",
+            part,
             format!("the request target is {target} bytes; at most {MAX_URI_BYTES}"),
         )
         .into_response();
