@@ -95,12 +95,12 @@ fn insert_map_paths(paths: &mut serde_json::Map<String, Json>, ds: &DatasetInfo)
     paths.insert(
         format!("/collections/{id}/histogram"),
         json!({"get": {"summary": format!("Feature counts over time of {}", ds.meta.title),
-            "parameters": hist, "responses": ok("Counts per time bucket", &["application/json"])}}),
+            "parameters": hist, "responses": ok_as("Counts per time bucket", &["application/json"], "Histogram")}}),
     );
     paths.insert(
         format!("/tiles/{id}"),
         json!({"get": {"summary": format!("TileJSON 3.0 of {}", ds.meta.title),
-            "parameters": items_params(ds, TILE_PARAMS), "responses": ok("TileJSON", &["application/json"])}}),
+            "parameters": items_params(ds, TILE_PARAMS), "responses": ok_as("TileJSON", &["application/json"], "TileJSON")}}),
     );
     let mut tile_params = tile_path_params().as_array().cloned().unwrap_or_default();
     tile_params.extend(items_params(ds, TILE_PARAMS));
@@ -130,6 +130,51 @@ fn ok(description: &str, types: &[&str]) -> Json {
            "400": problem, "404": problem, "414": problem, "431": problem})
 }
 
+/// [`ok`] with the schema (a `#/components/schemas` name) of its first media type, so
+/// that clients and schemathesis can check the body, not only the status.
+fn ok_as(description: &str, types: &[&str], schema: &str) -> Json {
+    let mut r = ok(description, types);
+    r["200"]["content"][types[0]] =
+        json!({"schema": {"$ref": format!("#/components/schemas/{schema}")}});
+    r
+}
+
+/// The shapes of the JSON bodies: what every answer has, not every optional member.
+fn schemas() -> Json {
+    let link = json!({"type": "object", "required": ["href", "rel"], "properties": {
+        "href": {"type": "string"}, "rel": {"type": "string"}, "type": {"type": "string"}, "title": {"type": "string"}}});
+    let links = json!({"type": "array", "items": link});
+    let feature = json!({"type": "object", "required": ["type", "id", "geometry", "properties"], "properties": {
+        "type": {"enum": ["Feature"]}, "id": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
+        "geometry": {"type": "object", "nullable": true}, "properties": {"type": "object"}, "links": links}});
+    let collection = json!({"type": "object", "required": ["id", "title", "links", "extent"], "properties": {
+        "id": {"type": "string"}, "title": {"type": "string"}, "description": {"type": "string"}, "links": links,
+        "extent": {"type": "object", "properties": {"spatial": {"type": "object"}, "temporal": {"type": "object"}}}}});
+    json!({
+        "Landing": {"type": "object", "required": ["links"], "properties": {"title": {"type": "string"}, "links": links}},
+        "Conformance": {"type": "object", "required": ["conformsTo"], "properties": {"conformsTo": {"type": "array", "items": {"type": "string"}}}},
+        "Collections": {"type": "object", "required": ["links", "collections"], "properties": {"links": links, "collections": {"type": "array", "items": collection}}},
+        "Collection": collection,
+        "Feature": feature,
+        "FeatureCollection": {"type": "object", "required": ["type", "features", "numberMatched", "numberReturned", "links"], "properties": {
+            "type": {"enum": ["FeatureCollection"]}, "features": {"type": "array", "items": feature},
+            "numberMatched": {"type": "integer", "minimum": 0}, "numberReturned": {"type": "integer", "minimum": 0},
+            "timeStamp": {"type": "string"}, "links": links}},
+        "Histogram": {"type": "object", "required": ["bucket", "buckets", "total"], "properties": {
+            "bucket": {"enum": ["day", "week", "month"]}, "total": {"type": "integer", "minimum": 0},
+            "buckets": {"type": "array", "items": {"type": "object", "required": ["start", "end", "count"], "properties": {
+                "start": {"type": "string"}, "end": {"type": "string"}, "count": {"type": "integer", "minimum": 0}}}}}},
+        "TileJSON": {"type": "object", "required": ["tilejson", "tiles", "vector_layers"], "properties": {
+            "tilejson": {"enum": ["3.0.0"]}, "tiles": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+            "vector_layers": {"type": "array", "items": {"type": "object", "required": ["id", "fields"]}},
+            "bounds": {"type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "number"}}}},
+        "Queryables": {"type": "object", "required": ["type", "properties"], "properties": {"type": {"enum": ["object"]}, "properties": {"type": "object"}}},
+        "Problem": {"type": "object", "required": ["type", "title", "status"], "properties": {
+            "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer", "minimum": 400, "maximum": 599},
+            "detail": {"type": "string"}, "parameter": {"type": "string"}}},
+    })
+}
+
 /// Builds the document for the current catalog.
 pub fn build(base: &str, datasets: &[DatasetInfo]) -> Json {
     let f_only = json!([param(
@@ -138,34 +183,28 @@ pub fn build(base: &str, datasets: &[DatasetInfo]) -> Json {
         "Output format."
     )]);
     let mut paths = serde_json::Map::new();
-    let simple = |summary: &str, ty: &[&str]| json!({"get": {"summary": summary, "parameters": f_only, "responses": ok(summary, ty)}});
-    paths.insert(
-        "/".into(),
-        simple("Landing page", &["application/json", "text/html"]),
-    );
+    let simple = |summary: &str, schema: &str| json!({"get": {"summary": summary, "parameters": f_only, "responses": ok_as(summary, &["application/json", "text/html"], schema)}});
+    paths.insert("/".into(), simple("Landing page", "Landing"));
     paths.insert(
         "/conformance".into(),
-        simple("Conformance classes", &["application/json", "text/html"]),
+        simple("Conformance classes", "Conformance"),
     );
     paths.insert(
         "/collections".into(),
-        simple("The collections", &["application/json", "text/html"]),
+        simple("The collections", "Collections"),
     );
     for ds in datasets {
         let id = ds.id.as_str();
         paths.insert(
             format!("/collections/{id}"),
-            simple(
-                &format!("About {}", ds.meta.title),
-                &["application/json", "text/html"],
-            ),
+            simple(&format!("About {}", ds.meta.title), "Collection"),
         );
         paths.insert(
             format!("/collections/{id}/items"),
             json!({"get": {
                 "summary": format!("Features of {}", ds.meta.title),
                 "parameters": items_params(ds, PAGE_PARAMS),
-                "responses": ok("A page of features (GeoJSON), or all matches as CSV", &["application/geo+json", "text/html", "text/csv"]),
+                "responses": ok_as("A page of features (GeoJSON), or all matches as CSV", &["application/geo+json", "text/html", "text/csv"], "FeatureCollection"),
             }}),
         );
         paths.insert(
@@ -173,11 +212,11 @@ pub fn build(base: &str, datasets: &[DatasetInfo]) -> Json {
             json!({"get": {
                 "summary": format!("One feature of {}", ds.meta.title),
                 "parameters": [{"name": "featureId", "in": "path", "required": true, "schema": {"type": "string"}}, f_only[0]],
-                "responses": ok("A feature", &["application/geo+json", "text/html"]),
+                "responses": ok_as("A feature", &["application/geo+json", "text/html"], "Feature"),
             }}),
         );
         insert_map_paths(&mut paths, ds);
-        paths.insert(format!("/collections/{id}/queryables"), json!({"get": {"summary": "Queryable properties", "responses": ok("JSON Schema", &["application/schema+json"])}}));
+        paths.insert(format!("/collections/{id}/queryables"), json!({"get": {"summary": "Queryable properties", "responses": ok_as("JSON Schema", &["application/schema+json"], "Queryables")}}));
     }
     json!({
         "openapi": "3.0.3",
@@ -185,8 +224,10 @@ pub fn build(base: &str, datasets: &[DatasetInfo]) -> Json {
                  "license": {"name": "See each collection's licence"}},
         "servers": [{"url": base}],
         "paths": paths,
-        "components": {"responses": {"Problem": {"description": "RFC 9457 problem details", "content": {"application/problem+json": {
-            "schema": {"type": "object", "properties": {"title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"}, "parameter": {"type": "string"}}}}}}}}
+        "components": {
+            "schemas": schemas(),
+            "responses": {"Problem": {"description": "RFC 9457 problem details", "content": {"application/problem+json": {
+                "schema": {"$ref": "#/components/schemas/Problem"}}}}}}
     })
 }
 
