@@ -22,6 +22,15 @@ impl ApiError {
             parameter: Some(name.to_owned()),
         }
     }
+    /// 414 or 431: a request too big to be read, naming what was too big.
+    pub fn too_large(status: StatusCode, what: &str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            title: "Request too large",
+            detail: detail.into(),
+            parameter: Some(what.to_owned()),
+        }
+    }
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self {
             status: StatusCode::NOT_FOUND,
@@ -48,6 +57,32 @@ impl ApiError {
             parameter: None,
         }
     }
+}
+
+/// The response for a handler that panicked (tower-http's `CatchPanicLayer` calls this):
+/// the panic message goes to the log, the client gets the same 500 problem document as
+/// any other server fault, and the connection stays open.
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    ApiError::internal(format_args!("handler panicked: {message}")).into_response()
+}
+
+/// Routes compiled into unit tests only: a handler that panics, to prove that the real
+/// router's layers turn a panic into [`panic_response`]. Empty in every other build.
+pub(crate) fn test_routes<S: Clone + Send + Sync + 'static>() -> axum::Router<S> {
+    #[cfg(test)]
+    {
+        async fn panics() -> &'static str {
+            panic!("a handler bug")
+        }
+        axum::Router::new().route("/__test/panic", axum::routing::get(panics))
+    }
+    #[cfg(not(test))]
+    axum::Router::new()
 }
 
 impl From<StoreError> for ApiError {
@@ -82,5 +117,43 @@ impl IntoResponse for ApiError {
             body.to_string(),
         )
             .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::http::{AppState, router};
+    use crate::render::TileConfig;
+    use crate::store::sqlite::SqliteCatalog;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use std::sync::Arc;
+    use tower::ServiceExt;
+
+    /// A panic inside a handler is answered (500, problem JSON, no panic text leaked), and
+    /// the same router keeps serving afterwards.
+    #[tokio::test]
+    async fn handler_panic_becomes_problem_500_regression() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = SqliteCatalog::open(&dir.path().join("c.db")).unwrap();
+        let app = router(AppState::new(
+            Arc::new(catalog),
+            None,
+            TileConfig::default(),
+        ));
+        let get = |p: &str| Request::get(p).body(Body::empty()).unwrap();
+        let r = app.clone().oneshot(get("/__test/panic")).await.unwrap();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            r.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(doc["status"], 500, "{doc}");
+        assert_eq!(doc["title"], "Internal error", "{doc}");
+        assert!(!doc.to_string().contains("a handler bug"), "{doc}");
+        let r = app.oneshot(get("/conformance")).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
     }
 }

@@ -1,5 +1,6 @@
 //! OGC API - Features resources: landing page, conformance, collections, items, queryables.
 
+use super::conditional::Validator;
 use super::error::ApiError;
 use super::params::{self, Format, ItemsRequest, ParamSet};
 use super::{AppState, base_url, content_type, html, negotiate, output};
@@ -7,10 +8,9 @@ use crate::ingest::time::format_utc;
 use crate::model::{DatasetId, DatasetInfo, TimeRange};
 use crate::store::Snapshot;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value as Json, json};
-use std::hash::{Hash, Hasher};
 
 pub const CONFORMANCE: &[&str] = &[
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
@@ -208,25 +208,16 @@ pub async fn queryables(
     Ok(json_response(&body, "application/schema+json"))
 }
 
-/// Strong ETag of a response: dataset version + normalised request.
-fn etag(ds: &DatasetInfo, what: &str) -> HeaderValue {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    what.hash(&mut h);
-    // Weak: the compression layer may encode the same representation in several ways.
-    HeaderValue::from_str(&format!("W/\"{}-{:x}\"", ds.version, h.finish()))
-        .unwrap_or(HeaderValue::from_static("\"0\""))
-}
-
-/// If-None-Match uses the weak comparison (RFC 9110 13.1.2): `W/` prefixes do not count.
-fn not_modified(headers: &HeaderMap, tag: &HeaderValue) -> bool {
-    let ours = tag.to_str().unwrap_or("").trim_start_matches("W/");
-    headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .any(|t| t.trim() == "*" || t.trim().trim_start_matches("W/") == ours)
-        })
+/// The weak ETag of a feature page or feature (see [`super::conditional`] for why weak): the
+/// dataset's version, the `within=` area's `dataset@version` (a re-import of the area
+/// changes the answer) and the normalised request.
+fn etag(ds: &DatasetInfo, area: &str, what: &str) -> Validator {
+    Validator::weak(&[
+        ds.id.as_str().as_bytes(),
+        &ds.version.to_le_bytes(),
+        area.as_bytes(),
+        what.as_bytes(),
+    ])
 }
 
 /// The query string without paging parameters, for building page links.
@@ -248,12 +239,12 @@ fn urlencode(s: &str) -> String {
 
 /// What the blocking part of an items request decided.
 enum ItemsOutcome {
-    NotModified(HeaderValue),
-    Csv(DatasetInfo, ItemsRequest, HeaderValue),
+    NotModified(Validator),
+    Csv(DatasetInfo, ItemsRequest, Validator),
     Page {
         ds: DatasetInfo,
         req: ItemsRequest,
-        tag: HeaderValue,
+        tag: Validator,
         format: Format,
         matched: u64,
         features: Vec<crate::store::StoredFeature>,
@@ -275,10 +266,14 @@ pub async fn items(
         move |s| {
             let ds = dataset(s, &id)?;
             let mut req = params::parse_items(&ds, q.as_deref(), ParamSet::Items)?;
-            params::resolve_within(s, &mut req)?;
+            let area = params::resolve_within(s, &mut req)?;
             let format = negotiate(req.format, &headers);
-            let tag = etag(&ds, &format!("{:?}|{}", format, q.as_deref().unwrap_or("")));
-            if not_modified(&headers, &tag) {
+            let tag = etag(
+                &ds,
+                &area.unwrap_or_default(),
+                &format!("{:?}|{}", format, q.as_deref().unwrap_or("")),
+            );
+            if tag.matches(&headers) {
                 return Ok(ItemsOutcome::NotModified(tag));
             }
             if format == Format::Csv {
@@ -302,11 +297,14 @@ pub async fn items(
     })
     .await?;
     let (ds, req, tag, format, matched, features) = match outcome {
-        ItemsOutcome::NotModified(tag) => {
-            return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response());
-        }
+        ItemsOutcome::NotModified(tag) => return Ok(tag.not_modified()),
         ItemsOutcome::Csv(ds, req, tag) => {
-            return Ok(super::export::csv_export(catalog, ds, req, tag));
+            return Ok(super::export::csv_export(
+                catalog,
+                ds,
+                req,
+                tag.header_value(),
+            ));
         }
         ItemsOutcome::Page {
             ds,
@@ -385,6 +383,7 @@ pub async fn items(
             limit,
             links: &links,
         };
+        let tag = tag.header_value();
         return Ok(([(header::ETAG, tag)], html_response(html::items(&page))).into_response());
     }
     let mut out = Vec::with_capacity(256 + features.len() * 256);
@@ -409,6 +408,7 @@ pub async fn items(
         output::feature(&mut out, &ds, f, req.properties.as_deref());
     }
     out.extend_from_slice(b"]}");
+    let tag = tag.header_value();
     Ok(([content_type(GEOJSON), (header::ETAG, tag)], out).into_response())
 }
 
@@ -431,10 +431,11 @@ pub async fn item(
         }
     })
     .await?;
-    let tag = etag(&ds, &format!("{format:?}|item|{fid}"));
-    if not_modified(&headers, &tag) {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response());
+    let tag = etag(&ds, "", &format!("{format:?}|item|{fid}"));
+    if tag.matches(&headers) {
+        return Ok(tag.not_modified());
     }
+    let tag = tag.header_value();
     if format == Format::Html {
         return Ok(([(header::ETAG, tag)], html_response(html::item(&ds, &f))).into_response());
     }

@@ -2,6 +2,7 @@
 //! run store calls on blocking threads, and write responses; [`error::ApiError`] is the
 //! only error that becomes a response.
 
+mod conditional;
 pub mod error;
 mod export;
 mod features;
@@ -20,6 +21,7 @@ use axum::routing::get;
 use params::Format;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::cors::CorsLayer;
@@ -105,6 +107,7 @@ pub fn router(state: AppState) -> Router {
             ServeDir::new(maps::resource_dir("assets").join("fonts")),
         )
         .route("/collections/{id}/items/{fid}", get(features::item))
+        .merge(error::test_routes())
         .fallback(|| async { error::ApiError::not_found("no such resource") })
         // Responses differ by Accept (JSON or HTML): caches must key on it.
         .layer(SetResponseHeaderLayer::appending(
@@ -113,6 +116,9 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(CompressionLayer::new().compress_when(compress_predicate(min)))
         .layer(CorsLayer::permissive().expose_headers([header::ETAG, header::LINK]))
+        .layer(axum::middleware::from_fn(params::limit_request))
+        // Outermost: a panic anywhere inside becomes a logged 500 problem, not a dropped connection.
+        .layer(CatchPanicLayer::custom(error::panic_response))
         .with_state(state)
 }
 

@@ -26,9 +26,12 @@ pub fn field_schema(ty: FieldType) -> Json {
     }
 }
 
-fn items_params(ds: &DatasetInfo) -> Vec<Json> {
+/// The parameters of a feature request: the shared ones that `keep` names, then one
+/// filter per property (the category field takes up to [`params::MAX_CATEGORY_VALUES`]).
+fn items_params(ds: &DatasetInfo, keep: &[&str]) -> Vec<Json> {
     let mut out: Vec<Json> = ITEMS_PARAMS
         .iter()
+        .filter(|p| keep.contains(&p.name))
         .map(|p| {
             param(
                 p.name,
@@ -39,19 +42,137 @@ fn items_params(ds: &DatasetInfo) -> Vec<Json> {
         .collect();
     for f in &ds.fields {
         let schema = field_schema(f.ty);
-        out.push(param(
-            &f.name,
-            schema,
-            &format!("Only features whose `{}` equals this value.", f.name),
-        ));
+        if ds.meta.category.as_deref() == Some(f.name.as_str()) {
+            out.push(param(
+                &f.name,
+                json!({"type": "array", "minItems": 1, "maxItems": params::MAX_CATEGORY_VALUES, "items": schema}),
+                &format!(
+                    "Only features whose `{}` is one of these values (at most {}).",
+                    f.name,
+                    params::MAX_CATEGORY_VALUES
+                ),
+            ));
+        } else {
+            out.push(param(
+                &f.name,
+                schema,
+                &format!("Only features whose `{}` equals this value.", f.name),
+            ));
+        }
     }
     out
+}
+
+const PAGE_PARAMS: &[&str] = &[
+    "limit",
+    "offset",
+    "bbox",
+    "bbox-crs",
+    "datetime",
+    "within",
+    "sortby",
+    "properties",
+    "f",
+];
+const HISTOGRAM_PARAMS: &[&str] = &["bbox", "bbox-crs", "datetime", "within"];
+const TILE_PARAMS: &[&str] = &["datetime", "within"];
+
+/// Tile coordinates, documented as what they are; values outside the matrix are 404s.
+fn tile_path_params() -> Json {
+    let p = |name: &str| json!({"name": name, "in": "path", "required": true, "schema": {"type": "integer", "minimum": 0}, "example": 0});
+    json!([p("z"), p("x"), p("y")])
+}
+
+/// The histogram, TileJSON and tile operations of one collection.
+fn insert_map_paths(paths: &mut serde_json::Map<String, Json>, ds: &DatasetInfo) {
+    let id = ds.id.as_str();
+    let mut hist = items_params(ds, HISTOGRAM_PARAMS);
+    hist.push(param(
+        "bucket",
+        json!({"type": "string", "enum": ["day", "week", "month"]}),
+        "Bucket width; by default chosen from the time extent.",
+    ));
+    paths.insert(
+        format!("/collections/{id}/histogram"),
+        json!({"get": {"summary": format!("Feature counts over time of {}", ds.meta.title),
+            "parameters": hist, "responses": ok_as("Counts per time bucket", &["application/json"], "Histogram")}}),
+    );
+    paths.insert(
+        format!("/tiles/{id}"),
+        json!({"get": {"summary": format!("TileJSON 3.0 of {}", ds.meta.title),
+            "parameters": items_params(ds, TILE_PARAMS), "responses": ok_as("TileJSON", &["application/json"], "TileJSON")}}),
+    );
+    let mut tile_params = tile_path_params().as_array().cloned().unwrap_or_default();
+    tile_params.extend(items_params(ds, TILE_PARAMS));
+    tile_params.push(param(
+        "v",
+        json!({"type": "string"}),
+        "The dataset version TileJSON puts in tile URLs (for caches); any other value is ignored.",
+    ));
+    let mut responses = ok(
+        "A Mapbox Vector Tile",
+        &["application/vnd.mapbox-vector-tile"],
+    );
+    responses["204"] = json!({"description": "An empty tile"});
+    paths.insert(
+        format!("/tiles/{id}/{{z}}/{{x}}/{{y}}.mvt"),
+        json!({"get": {"summary": format!("A vector tile of {}", ds.meta.title),
+            "parameters": tile_params, "responses": responses}}),
+    );
 }
 
 fn ok(description: &str, types: &[&str]) -> Json {
     let content: serde_json::Map<String, Json> =
         types.iter().map(|t| ((*t).to_owned(), json!({}))).collect();
-    json!({"200": {"description": description, "content": content}, "400": {"$ref": "#/components/responses/Problem"}, "404": {"$ref": "#/components/responses/Problem"}})
+    let problem = json!({"$ref": "#/components/responses/Problem"});
+    // 414 and 431: a request target over 8 KiB or headers over 16 KiB (params::limit_request).
+    json!({"200": {"description": description, "content": content},
+           "400": problem, "404": problem, "414": problem, "431": problem})
+}
+
+/// [`ok`] with the schema (a `#/components/schemas` name) of its first media type, so
+/// that clients and schemathesis can check the body, not only the status.
+fn ok_as(description: &str, types: &[&str], schema: &str) -> Json {
+    let mut r = ok(description, types);
+    r["200"]["content"][types[0]] =
+        json!({"schema": {"$ref": format!("#/components/schemas/{schema}")}});
+    r
+}
+
+/// The shapes of the JSON bodies: what every answer has, not every optional member.
+fn schemas() -> Json {
+    let link = json!({"type": "object", "required": ["href", "rel"], "properties": {
+        "href": {"type": "string"}, "rel": {"type": "string"}, "type": {"type": "string"}, "title": {"type": "string"}}});
+    let links = json!({"type": "array", "items": link});
+    let feature = json!({"type": "object", "required": ["type", "id", "geometry", "properties"], "properties": {
+        "type": {"enum": ["Feature"]}, "id": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
+        "geometry": {"type": "object", "nullable": true}, "properties": {"type": "object"}, "links": links}});
+    let collection = json!({"type": "object", "required": ["id", "title", "links", "extent"], "properties": {
+        "id": {"type": "string"}, "title": {"type": "string"}, "description": {"type": "string"}, "links": links,
+        "extent": {"type": "object", "properties": {"spatial": {"type": "object"}, "temporal": {"type": "object"}}}}});
+    json!({
+        "Landing": {"type": "object", "required": ["links"], "properties": {"title": {"type": "string"}, "links": links}},
+        "Conformance": {"type": "object", "required": ["conformsTo"], "properties": {"conformsTo": {"type": "array", "items": {"type": "string"}}}},
+        "Collections": {"type": "object", "required": ["links", "collections"], "properties": {"links": links, "collections": {"type": "array", "items": collection}}},
+        "Collection": collection,
+        "Feature": feature,
+        "FeatureCollection": {"type": "object", "required": ["type", "features", "numberMatched", "numberReturned", "links"], "properties": {
+            "type": {"enum": ["FeatureCollection"]}, "features": {"type": "array", "items": feature},
+            "numberMatched": {"type": "integer", "minimum": 0}, "numberReturned": {"type": "integer", "minimum": 0},
+            "timeStamp": {"type": "string"}, "links": links}},
+        "Histogram": {"type": "object", "required": ["bucket", "buckets", "total"], "properties": {
+            "bucket": {"enum": ["day", "week", "month"]}, "total": {"type": "integer", "minimum": 0},
+            "buckets": {"type": "array", "items": {"type": "object", "required": ["start", "end", "count"], "properties": {
+                "start": {"type": "string"}, "end": {"type": "string"}, "count": {"type": "integer", "minimum": 0}}}}}},
+        "TileJSON": {"type": "object", "required": ["tilejson", "tiles", "vector_layers"], "properties": {
+            "tilejson": {"enum": ["3.0.0"]}, "tiles": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+            "vector_layers": {"type": "array", "items": {"type": "object", "required": ["id", "fields"]}},
+            "bounds": {"type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "number"}}}},
+        "Queryables": {"type": "object", "required": ["type", "properties"], "properties": {"type": {"enum": ["object"]}, "properties": {"type": "object"}}},
+        "Problem": {"type": "object", "required": ["type", "title", "status"], "properties": {
+            "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer", "minimum": 400, "maximum": 599},
+            "detail": {"type": "string"}, "parameter": {"type": "string"}}},
+    })
 }
 
 /// Builds the document for the current catalog.
@@ -62,34 +183,28 @@ pub fn build(base: &str, datasets: &[DatasetInfo]) -> Json {
         "Output format."
     )]);
     let mut paths = serde_json::Map::new();
-    let simple = |summary: &str, ty: &[&str]| json!({"get": {"summary": summary, "parameters": f_only, "responses": ok(summary, ty)}});
-    paths.insert(
-        "/".into(),
-        simple("Landing page", &["application/json", "text/html"]),
-    );
+    let simple = |summary: &str, schema: &str| json!({"get": {"summary": summary, "parameters": f_only, "responses": ok_as(summary, &["application/json", "text/html"], schema)}});
+    paths.insert("/".into(), simple("Landing page", "Landing"));
     paths.insert(
         "/conformance".into(),
-        simple("Conformance classes", &["application/json", "text/html"]),
+        simple("Conformance classes", "Conformance"),
     );
     paths.insert(
         "/collections".into(),
-        simple("The collections", &["application/json", "text/html"]),
+        simple("The collections", "Collections"),
     );
     for ds in datasets {
         let id = ds.id.as_str();
         paths.insert(
             format!("/collections/{id}"),
-            simple(
-                &format!("About {}", ds.meta.title),
-                &["application/json", "text/html"],
-            ),
+            simple(&format!("About {}", ds.meta.title), "Collection"),
         );
         paths.insert(
             format!("/collections/{id}/items"),
             json!({"get": {
                 "summary": format!("Features of {}", ds.meta.title),
-                "parameters": items_params(ds),
-                "responses": ok("A page of features (GeoJSON), or all matches as CSV", &["application/geo+json", "text/html", "text/csv"]),
+                "parameters": items_params(ds, PAGE_PARAMS),
+                "responses": ok_as("A page of features (GeoJSON), or all matches as CSV", &["application/geo+json", "text/html", "text/csv"], "FeatureCollection"),
             }}),
         );
         paths.insert(
@@ -97,10 +212,11 @@ pub fn build(base: &str, datasets: &[DatasetInfo]) -> Json {
             json!({"get": {
                 "summary": format!("One feature of {}", ds.meta.title),
                 "parameters": [{"name": "featureId", "in": "path", "required": true, "schema": {"type": "string"}}, f_only[0]],
-                "responses": ok("A feature", &["application/geo+json", "text/html"]),
+                "responses": ok_as("A feature", &["application/geo+json", "text/html"], "Feature"),
             }}),
         );
-        paths.insert(format!("/collections/{id}/queryables"), json!({"get": {"summary": "Queryable properties", "responses": ok("JSON Schema", &["application/schema+json"])}}));
+        insert_map_paths(&mut paths, ds);
+        paths.insert(format!("/collections/{id}/queryables"), json!({"get": {"summary": "Queryable properties", "responses": ok_as("JSON Schema", &["application/schema+json"], "Queryables")}}));
     }
     json!({
         "openapi": "3.0.3",
@@ -108,8 +224,10 @@ pub fn build(base: &str, datasets: &[DatasetInfo]) -> Json {
                  "license": {"name": "See each collection's licence"}},
         "servers": [{"url": base}],
         "paths": paths,
-        "components": {"responses": {"Problem": {"description": "RFC 9457 problem details", "content": {"application/problem+json": {
-            "schema": {"type": "object", "properties": {"title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"}, "parameter": {"type": "string"}}}}}}}}
+        "components": {
+            "schemas": schemas(),
+            "responses": {"Problem": {"description": "RFC 9457 problem details", "content": {"application/problem+json": {
+                "schema": {"$ref": "#/components/schemas/Problem"}}}}}}
     })
 }
 

@@ -14,6 +14,18 @@ use jiff::tz::TimeZone;
 pub const DEFAULT_LIMIT: u64 = 10;
 pub const MAX_LIMIT: u64 = 10_000;
 
+/// Caps on list parameters (documented in the OpenAPI document; a 400 beyond them). They
+/// bound the work and memory one request can ask for: SQLite rejects expression trees
+/// deeper than 1,000, and every sort term is a comparison per row pair.
+pub const MAX_CATEGORY_VALUES: usize = 100;
+pub const MAX_SORTBY: usize = 8;
+pub const MAX_PROPERTIES: usize = 256;
+/// Datasets in one tile URL (`/tiles/a,b,c/...`): each is a layer drawn per tile.
+pub const MAX_LAYERS: usize = 16;
+/// Longest request target (path and query) and most header bytes a request may carry.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
 /// A documented query parameter: name, JSON schema, description.
 #[derive(Debug)]
 pub struct ParamSpec {
@@ -49,14 +61,19 @@ pub const ITEMS_PARAMS: &[ParamSpec] = &[
         description: "An instant or date (2018-11-05, 2018-11-05T10:00:00Z, 2018-11) or an interval a/b with `..` or empty for an open end. Matches features whose time intersects it, ends included; features without time never match.",
     },
     ParamSpec {
+        name: "within",
+        schema: r#"{"type":"string"}"#,
+        description: "dataset/featureId of a polygon: only features inside it.",
+    },
+    ParamSpec {
         name: "sortby",
-        schema: r#"{"type":"array","items":{"type":"string"}}"#,
-        description: "Comma list of fields, each optionally prefixed by + (ascending) or - (descending).",
+        schema: r#"{"type":"array","maxItems":8,"uniqueItems":true,"items":{"type":"string"}}"#,
+        description: "Comma list of at most 8 fields, each once, each optionally prefixed by + (ascending) or - (descending).",
     },
     ParamSpec {
         name: "properties",
-        schema: r#"{"type":"array","items":{"type":"string"}}"#,
-        description: "Comma list of the properties to return.",
+        schema: r#"{"type":"array","maxItems":256,"items":{"type":"string"}}"#,
+        description: "Comma list of the properties to return (at most 256).",
     },
     ParamSpec {
         name: "f",
@@ -99,12 +116,58 @@ pub enum ParamSet {
     Histogram,
 }
 
+/// Middleware: a request whose target or headers exceed [`MAX_URI_BYTES`] or
+/// [`MAX_HEADER_BYTES`] is answered with a 414 or 431 problem before any parsing, so
+/// no handler parses (or echoes into links) megabytes of text.
+pub async fn limit_request(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if target > MAX_URI_BYTES {
+        let part = if req.uri().path().len() > MAX_URI_BYTES / 2 {
+            "path"
+        } else {
+            "query"
+        };
+        return ApiError::too_large(
+            axum::http::StatusCode::URI_TOO_LONG,
+            part,
+            format!("the request target is {target} bytes; at most {MAX_URI_BYTES}"),
+        )
+        .into_response();
+    }
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return ApiError::too_large(
+            axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers",
+            format!("the request headers are {header_bytes} bytes; at most {MAX_HEADER_BYTES}"),
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
 /// Splits a raw query string into pairs, rejecting repeated names.
 pub fn pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
         .map_err(|e| ApiError::bad_param("query", format!("malformed query string: {e}")))?;
-    for (i, (k, _)) in pairs.iter().enumerate() {
-        if pairs[..i].iter().any(|(k2, _)| k2 == k) {
+    let mut seen = std::collections::HashSet::with_capacity(pairs.len());
+    for (k, _) in &pairs {
+        // `?=1`: there is no name to report, so the query string is at fault.
+        if k.is_empty() {
+            return Err(ApiError::bad_param(
+                "query",
+                "a value without a parameter name",
+            ));
+        }
+        if !seen.insert(k.as_str()) {
             return Err(ApiError::bad_param(
                 k,
                 format!("`{k}` is given more than once"),
@@ -227,6 +290,12 @@ pub fn parse_items(
                     // The category field takes a comma list ("any of"), which the map's legend needs.
                     let is_category = ds.meta.category.as_deref() == Some(k.as_str());
                     let values = if is_category {
+                        if v.split(',').nth(MAX_CATEGORY_VALUES).is_some() {
+                            return Err(ApiError::bad_param(
+                                &k,
+                                format!("at most {MAX_CATEGORY_VALUES} values, comma-separated"),
+                            ));
+                        }
                         v.split(',')
                             .map(|p| parse_typed(&k, ds.fields[i].ty, p))
                             .collect::<Result<Vec<_>, _>>()?
@@ -242,10 +311,25 @@ pub fn parse_items(
     Ok(req)
 }
 
-/// Loads the area named by `within=` from the catalog into the query.
-pub fn resolve_within(snap: &dyn Snapshot, req: &mut ItemsRequest) -> Result<(), ApiError> {
+/// The dataset ids of a tile URL (`a,b,c`), at most [`MAX_LAYERS`].
+pub fn layer_ids(ids: &str) -> Result<std::str::Split<'_, char>, ApiError> {
+    if ids.split(',').nth(MAX_LAYERS).is_some() {
+        return Err(ApiError::bad_param(
+            "ids",
+            format!("at most {MAX_LAYERS} datasets in one tile URL"),
+        ));
+    }
+    Ok(ids.split(','))
+}
+
+/// Loads the area named by `within=` from the catalog into the query. Returns the area
+/// dataset's `id@version`, which the answer depends on (ETags and cache keys include it).
+pub fn resolve_within(
+    snap: &dyn Snapshot,
+    req: &mut ItemsRequest,
+) -> Result<Option<String>, ApiError> {
     let Some((d, f)) = req.within_ref.take() else {
-        return Ok(());
+        return Ok(None);
     };
     let bad = |m: String| ApiError::bad_param("within", m);
     let id = DatasetId::parse(&d).map_err(|_| bad(format!("no dataset `{d}`")))?;
@@ -265,12 +349,15 @@ pub fn resolve_within(snap: &dyn Snapshot, req: &mut ItemsRequest) -> Result<(),
         area,
         geojson: text,
     });
-    Ok(())
+    Ok(Some(format!("{}@{}", ds.id, ds.version)))
 }
 
 /// `minx,miny,maxx,maxy` (or 6 numbers with heights). Two boxes when crossing the antimeridian.
 pub fn parse_bbox(v: &str) -> Result<Vec<Bounds>, ApiError> {
     let bad = |m: String| ApiError::bad_param("bbox", m);
+    if v.split(',').nth(6).is_some() {
+        return Err(bad("expected 4 or 6 numbers, got more".into()));
+    }
     let nums: Vec<f64> = v
         .split(',')
         .map(|p| p.trim().parse::<f64>().ok().filter(|x| x.is_finite()))
@@ -354,7 +441,14 @@ pub fn parse_datetime(v: &str) -> Result<Option<TimeRange>, ApiError> {
 }
 
 fn parse_sortby(ds: &DatasetInfo, v: &str) -> Result<Vec<(usize, bool)>, ApiError> {
-    v.split(',')
+    if v.split(',').nth(MAX_SORTBY).is_some() {
+        return Err(ApiError::bad_param(
+            "sortby",
+            format!("at most {MAX_SORTBY} sort terms"),
+        ));
+    }
+    let terms = v
+        .split(',')
         .map(|p| {
             let p = p.trim();
             let (name, desc) = match p.strip_prefix('-') {
@@ -365,10 +459,26 @@ fn parse_sortby(ds: &DatasetInfo, v: &str) -> Result<Vec<(usize, bool)>, ApiErro
                 ApiError::bad_param("sortby", format!("no property `{name}` to sort by"))
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    // A second term on the same field can never decide an order: it is a client mistake.
+    for (n, (i, _)) in terms.iter().enumerate() {
+        if terms[..n].iter().any(|(j, _)| j == i) {
+            return Err(ApiError::bad_param(
+                "sortby",
+                format!("`{}` is given more than once", ds.fields[*i].name),
+            ));
+        }
+    }
+    Ok(terms)
 }
 
 fn parse_properties(ds: &DatasetInfo, v: &str) -> Result<Vec<usize>, ApiError> {
+    if v.split(',').nth(MAX_PROPERTIES).is_some() {
+        return Err(ApiError::bad_param(
+            "properties",
+            format!("at most {MAX_PROPERTIES} properties"),
+        ));
+    }
     v.split(',')
         .filter(|p| !p.trim().is_empty())
         .map(|p| {

@@ -2,6 +2,7 @@
 //! API - Tiles under `/collections/{id}/tiles`. Filters are the items filters (one query
 //! model); a property filter applies to the layers that have that property.
 
+use super::conditional::Validator;
 use super::error::ApiError;
 use super::features::with_snapshot;
 use super::params::{self, ParamSet};
@@ -15,7 +16,6 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value as Json, json};
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 /// A tile's cache key and its bytes (`None`: empty tile).
@@ -28,7 +28,7 @@ const SHARED: [&str; 2] = ["datetime", "within"];
 /// Loads the comma-separated datasets of a tile URL; unknown ones are a 404.
 pub fn load_datasets(snap: &dyn Snapshot, ids: &str) -> Result<Vec<DatasetInfo>, ApiError> {
     let mut out: Vec<DatasetInfo> = Vec::new();
-    for id in ids.split(',') {
+    for id in params::layer_ids(ids)? {
         let parsed =
             DatasetId::parse(id).map_err(|_| ApiError::not_found(format!("no dataset `{id}`")))?;
         if out.iter().any(|d| d.id == parsed) {
@@ -74,7 +74,9 @@ pub fn layer_requests(
         let raw = serde_urlencoded::to_string(&own).map_err(ApiError::internal)?;
         let mut req = params::parse_items(ds, Some(&raw), ParamSet::Tiles)?;
         match snap {
-            Some(snap) => params::resolve_within(snap, &mut req)?,
+            Some(snap) => {
+                params::resolve_within(snap, &mut req)?;
+            }
             None if req.within_ref.is_some() => return Ok(None),
             None => {}
         }
@@ -325,20 +327,11 @@ fn tile_response(
     body: Option<Arc<Vec<u8>>>,
     gzip: bool,
 ) -> Response {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    // The key includes the content coding: different bytes, different strong validator.
-    key.hash(&mut h);
-    let etag = HeaderValue::from_str(&format!("\"t{:x}\"", h.finish()))
-        .unwrap_or(HeaderValue::from_static("\"t\""));
+    // Strong: the key names the bytes exactly, content coding included.
+    let etag = Validator::strong(&[key.as_bytes()]);
     let cache_control = HeaderValue::from_str(&state.tiles.config.cache_control)
         .unwrap_or(HeaderValue::from_static("no-cache"));
-    let matches = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .any(|t| t.trim() == etag.to_str().unwrap_or("") || t.trim() == "*")
-        });
+    let matches = etag.matches(headers);
     let mut resp = if matches {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
@@ -357,7 +350,7 @@ fn tile_response(
         }
     };
     let h = resp.headers_mut();
-    h.insert(header::ETAG, etag);
+    h.insert(header::ETAG, etag.header_value());
     h.insert(header::CACHE_CONTROL, cache_control);
     h.append(header::VARY, HeaderValue::from_static("accept-encoding"));
     resp

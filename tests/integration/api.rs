@@ -926,8 +926,9 @@ async fn etags_and_conditional_requests() {
     let r = s.get_with(path, &[("if-none-match", &tag)]).await;
     assert_eq!(r.status(), 304);
     assert!(r.bytes().await.unwrap().is_empty());
-    let weak = format!("W/{tag}");
-    let r = s.get_with(path, &[("if-none-match", &weak)]).await;
+    // The same opaque tag without `W/` (`W/W/"…"` is not an entity tag at all).
+    let strong = tag.trim_start_matches("W/");
+    let r = s.get_with(path, &[("if-none-match", strong)]).await;
     assert_eq!(r.status(), 304, "weak comparison for If-None-Match");
     let r = s.get_with(path, &[("if-none-match", "\"other\"")]).await;
     assert_eq!(r.status(), 200);
