@@ -2,6 +2,7 @@
 //! run store calls on blocking threads, and write responses; [`error::ApiError`] is the
 //! only error that becomes a response.
 
+mod assets;
 pub mod error;
 mod export;
 mod features;
@@ -9,7 +10,9 @@ mod html;
 pub(crate) mod maps;
 mod openapi;
 mod output;
+mod pages;
 pub mod params;
+mod security;
 pub mod tiles;
 
 use crate::render::{Renderer, TileConfig};
@@ -23,7 +26,6 @@ use std::sync::Arc;
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::cors::CorsLayer;
-use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 /// What every handler can reach.
@@ -77,7 +79,8 @@ fn compress_predicate(min: u16) -> impl Predicate {
 
 pub fn router(state: AppState) -> Router {
     let min = state.compress_min_bytes;
-    Router::new()
+    let frame_ancestors = state.frame_ancestors.clone();
+    let app = Router::new()
         .route("/", get(features::landing))
         .route("/conformance", get(features::conformance))
         .route("/api", get(openapi::document))
@@ -99,11 +102,8 @@ pub fn router(state: AppState) -> Router {
         .route("/styles", get(maps::list))
         .route("/styles/{file}", get(maps::get_style))
         .route("/maps/{id}", get(maps::map_page))
-        .nest_service("/assets", ServeDir::new(maps::resource_dir("assets")))
-        .nest_service(
-            "/fonts",
-            ServeDir::new(maps::resource_dir("assets").join("fonts")),
-        )
+        .route("/assets/{*path}", get(assets::asset))
+        .route("/fonts/{*path}", get(assets::glyphs))
         .route("/collections/{id}/items/{fid}", get(features::item))
         .fallback(|| async { error::ApiError::not_found("no such resource") })
         // Responses differ by Accept (JSON or HTML): caches must key on it.
@@ -113,7 +113,8 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(CompressionLayer::new().compress_when(compress_predicate(min)))
         .layer(CorsLayer::permissive().expose_headers([header::ETAG, header::LINK]))
-        .with_state(state)
+        .with_state(state);
+    security::apply(app, &frame_ancestors)
 }
 
 /// Binds `listen` and serves until Ctrl-C.

@@ -6,6 +6,7 @@ mod cli;
 mod errors;
 mod gdal;
 mod import;
+mod pages;
 mod props;
 mod support;
 mod tiles;
