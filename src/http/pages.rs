@@ -18,7 +18,7 @@ use maud::{Markup, PreEscaped, html};
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 /// JSON for a `<script type="application/json">` block: `<`, `>` and `&` as `\u` escapes
 /// (no `</script>` or `<!--` can form), and U+2028/U+2029, which old JavaScript parsers
@@ -183,7 +183,8 @@ pub fn etag_of(body: &[u8]) -> HeaderValue {
 }
 
 /// The bytes cached under `key`, else those `make` computes (then cached). One caller
-/// per key computes at a time; the others wait and then find its result.
+/// per key computes at a time; callers that arrive meanwhile wait and take its result,
+/// even when the cache is off (`--tile-cache-mb 0`) or refuses the entry.
 pub fn memo(
     cache: &TileCache,
     key: String,
@@ -193,28 +194,33 @@ pub fn memo(
         return Ok(hit);
     }
     let gate = gate(&key);
-    let _turn = gate.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(hit) = cache.get(&key) {
+    let mut done = gate.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(hit) = done.clone().or_else(|| cache.get(&key)) {
         return Ok(hit);
     }
     let bytes = Arc::new(make()?);
     cache.put(key, bytes.clone());
+    *done = Some(bytes.clone());
     Ok(bytes)
 }
 
-/// The lock of one key while it is being computed. Gates are dropped from the table
-/// as soon as nobody holds them, so the table stays as small as the work in flight.
-fn gate(key: &str) -> Arc<Mutex<()>> {
-    static GATES: OnceLock<Mutex<HashMap<String, std::sync::Weak<Mutex<()>>>>> = OnceLock::new();
+/// What is being computed for one key, and its result once there. Gates are dropped
+/// from the table as soon as nobody holds them, so it stays as small as the work in
+/// flight (and a later request after a re-import never sees a stale result here).
+type GateState = Mutex<Option<Arc<Vec<u8>>>>;
+type Gate = Arc<GateState>;
+
+fn gate(key: &str) -> Gate {
+    static GATES: OnceLock<Mutex<HashMap<String, Weak<GateState>>>> = OnceLock::new();
     let mut gates = GATES
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|e| e.into_inner());
     gates.retain(|_, g| g.strong_count() > 0);
-    if let Some(g) = gates.get(key).and_then(std::sync::Weak::upgrade) {
+    if let Some(g) = gates.get(key).and_then(Weak::upgrade) {
         return g;
     }
-    let g = Arc::new(Mutex::new(()));
+    let g = Gate::default();
     gates.insert(key.to_owned(), Arc::downgrade(&g));
     g
 }
@@ -223,6 +229,7 @@ fn gate(key: &str) -> Arc<Mutex<()>> {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
     #[test]
     fn script_json_cannot_end_its_block() {
@@ -235,21 +242,32 @@ mod tests {
     }
 
     #[test]
-    fn memo_computes_once_per_key() {
-        let cache = TileCache::new(1 << 20);
-        let calls = std::sync::atomic::AtomicUsize::new(0);
-        std::thread::scope(|s| {
-            for _ in 0..8 {
-                s.spawn(|| {
-                    memo(&cache, "k@1".into(), || {
-                        calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        std::thread::sleep(std::time::Duration::from_millis(50));
-                        Ok(b"v".to_vec())
-                    })
-                    .unwrap()
-                });
-            }
-        });
-        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    fn memo_computes_once_per_key_even_with_the_cache_off() {
+        for limit in [1 << 20, 0] {
+            let cache = TileCache::new(limit);
+            let (calls, arrived) = (AtomicUsize::new(0), AtomicUsize::new(0));
+            std::thread::scope(|s| {
+                for _ in 0..8 {
+                    s.spawn(|| {
+                        arrived.fetch_add(1, SeqCst);
+                        let v = memo(&cache, format!("k@{limit}"), || {
+                            calls.fetch_add(1, SeqCst);
+                            // Compute until every caller is at the gate (plus a margin).
+                            while arrived.load(SeqCst) < 8 {
+                                std::thread::yield_now();
+                            }
+                            std::thread::sleep(std::time::Duration::from_millis(200));
+                            Ok(b"v".to_vec())
+                        });
+                        assert_eq!(v.unwrap().as_slice(), b"v");
+                    });
+                }
+            });
+            assert_eq!(
+                calls.load(std::sync::atomic::Ordering::SeqCst),
+                1,
+                "limit {limit}"
+            );
+        }
     }
 }
