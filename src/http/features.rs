@@ -134,7 +134,7 @@ pub async fn collections(
     let base = base_url(&state, &headers);
     let datasets = with_snapshot(&state, |s| Ok(s.datasets()?)).await?;
     Ok(match format {
-        Format::Html => html_response(html::collections(&datasets)),
+        Format::Html => html_response(html::collections(&base, &datasets)),
         _ => {
             let body = json!({
                 "links": [
@@ -166,7 +166,7 @@ pub async fn collection(
     let base = base_url(&state, &headers);
     let ds = with_snapshot(&state, move |s| dataset(s, &id)).await?;
     Ok(match format {
-        Format::Html => html_response(html::collection(&ds)),
+        Format::Html => html_response(html::collection(&base, &ds)),
         _ => json_response(&collection_json(&base, &ds), "application/json"),
     })
 }
@@ -181,7 +181,7 @@ pub async fn queryables(
     let base = base_url(&state, &headers);
     let ds = with_snapshot(&state, move |s| dataset(s, &id)).await?;
     if format == Format::Html {
-        return Ok(html_response(html::queryables(&ds)));
+        return Ok(html_response(html::queryables(&base, &ds)));
     }
     let mut props = serde_json::Map::new();
     let geom_format = match ds.geometry_type.as_deref() {
@@ -376,6 +376,7 @@ pub async fn items(
     }
     if format == Format::Html {
         let page = html::ItemsPage {
+            base: &base,
             ds: &ds,
             features: &features,
             matched,
@@ -437,7 +438,11 @@ pub async fn item(
     }
     let tag = tag.header_value();
     if format == Format::Html {
-        return Ok(([(header::ETAG, tag)], html_response(html::item(&ds, &f))).into_response());
+        return Ok((
+            [(header::ETAG, tag)],
+            html_response(html::item(&base, &ds, &f)),
+        )
+            .into_response());
     }
     let mut out = Vec::new();
     output::feature(&mut out, &ds, &f, None);

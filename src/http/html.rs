@@ -1,88 +1,115 @@
 //! Server-rendered HTML for every resource: plain, accessible, readable on a phone.
+//!
+//! Written with `maud`, which escapes every interpolated value unless it is wrapped in
+//! `PreEscaped`: a dataset title or a property value cannot become markup by
+//! construction. Links start from `base` (the public URL, `--public-url` or the request's
+//! host), so the pages work behind a proxy under a path prefix.
 
 use crate::ingest::time::format_utc;
 use crate::model::{DatasetInfo, Value};
 use crate::store::{StoredFeature, StoredGeometry};
+use maud::{Markup, PreEscaped, html};
 use serde_json::Value as Json;
 
-/// Escapes text for HTML element content and attribute values.
+/// Lower case, as the pages always began (tests and scrapers compare it verbatim).
+pub const DOCTYPE: PreEscaped<&str> = PreEscaped("<!doctype html>");
+
+/// Escapes text for HTML element content and attribute values (for callers that still
+/// assemble markup by hand; the pages here are built with `maud`).
 pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    html! { (s) }.into_string()
 }
 
-const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;margin:0;color:#1a1a1a;background:#fafafa}
-header{background:#1d3557;color:#fff;padding:.75rem 1rem}header a{color:#fff;text-decoration:none;font-weight:600}
-main{max-width:72rem;margin:0 auto;padding:1rem}a{color:#1d4ed8}table{border-collapse:collapse;width:100%;font-size:14px}
-th,td{border:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-align:top}th{background:#eef}
-.wrap{overflow-x:auto}.muted{color:#555}nav.pager a{margin-right:1rem}dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}
-dt{font-weight:600}code{background:#eee;padding:0 .2rem}";
+/// A path segment of a link: a feature id may hold `/`, `?` or `#`.
+fn seg(s: &str) -> String {
+    serde_urlencoded::to_string([("", s)])
+        .map(|e| e[1..].replace('+', "%20"))
+        .unwrap_or_default()
+}
 
+/// The page frame. `root` is the base URL, or `.` for pages at the top level whose
+/// handlers have no base at hand (a relative link then resolves under any prefix).
+fn frame(root: &str, title: &str, body: Markup) -> String {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width,initial-scale=1";
+                title { (title) " · Tessera" }
+                link rel="icon" href={ (root) "/assets/favicon.svg" } type="image/svg+xml";
+                link rel="stylesheet" href={ (root) "/assets/pages.css" };
+            }
+            body {
+                header { a href={ (root) "/" } { "Tessera" } }
+                main { (body) }
+            }
+        }
+    }
+    .into_string()
+}
+
+/// A page around a body that is already HTML (the API page builds its own).
 pub fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <title>{t} · Tessera</title><style>{STYLE}</style></head><body><header><a href=\"/\">Tessera</a></header><main>{body}</main></body></html>",
-        t = esc(title)
-    )
+    frame(".", title, PreEscaped(body.to_owned()))
+}
+
+fn day(t: i64) -> String {
+    let s = format_utc(t);
+    s.get(..10).unwrap_or(&s).to_owned()
 }
 
 fn time_range(ds: &DatasetInfo) -> String {
     ds.time_extent.map_or("–".into(), |t| {
-        format!(
-            "{} to {}",
-            &format_utc(t.start)[..10],
-            &format_utc(t.end)[..10]
-        )
+        format!("{} to {}", day(t.start), day(t.end))
     })
 }
 
-fn collections_table(datasets: &[DatasetInfo]) -> String {
-    let mut b = String::from(
-        "<div class=\"wrap\"><table><caption class=\"muted\">Datasets</caption><thead><tr><th scope=\"col\">Dataset</th><th scope=\"col\">Kind</th><th scope=\"col\">Features</th><th scope=\"col\">Time</th><th scope=\"col\">Data</th></tr></thead><tbody>",
-    );
-    for d in datasets {
-        let id = esc(d.id.as_str());
-        b.push_str(&format!(
-            "<tr><td><a href=\"/collections/{id}?f=html\">{}</a><br><span class=\"muted\">{}</span></td><td>{}</td><td>{}</td><td>{}</td>\
-             <td><a href=\"/collections/{id}/items?f=html\">browse</a> · <a href=\"/collections/{id}/items?f=json&amp;limit=1000\">GeoJSON</a> · <a href=\"/collections/{id}/items?f=csv\">CSV</a></td></tr>",
-            esc(&d.meta.title),
-            esc(&d.meta.description),
-            d.meta.kind.name(),
-            d.feature_count,
-            time_range(d)
-        ));
+fn collections_table(base: &str, datasets: &[DatasetInfo]) -> Markup {
+    html! {
+        div.wrap { table {
+            caption.muted { "Datasets" }
+            thead { tr {
+                th scope="col" { "Dataset" } th scope="col" { "Kind" } th scope="col" { "Features" }
+                th scope="col" { "Time" } th scope="col" { "Data" }
+            } }
+            tbody { @for d in datasets {
+                @let c = format!("{base}/collections/{}", d.id);
+                tr {
+                    td { a href={ (c) "?f=html" } { (d.meta.title) } br; span.muted { (d.meta.description) } }
+                    td { (d.meta.kind.name()) }
+                    td { (d.feature_count) }
+                    td { (time_range(d)) }
+                    td {
+                        a href={ (c) "/items?f=html" } { "browse" } " · "
+                        a href={ (c) "/items?f=json&limit=1000" } { "GeoJSON" } " · "
+                        a href={ (c) "/items?f=csv" } { "CSV" }
+                    }
+                }
+            } }
+        } }
     }
-    b.push_str("</tbody></table></div>");
-    b
 }
 
-pub fn collections(datasets: &[DatasetInfo]) -> String {
-    page(
+pub fn collections(base: &str, datasets: &[DatasetInfo]) -> String {
+    frame(
+        base,
         "Collections",
-        &format!("<h1>Collections</h1>{}", collections_table(datasets)),
+        html! { h1 { "Collections" } (collections_table(base, datasets)) },
     )
 }
 
-pub fn collection(d: &DatasetInfo) -> String {
-    let id = esc(d.id.as_str());
-    let mut fields = String::new();
-    for f in &d.fields {
-        fields.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td></tr>",
-            esc(&f.name),
-            f.ty.name()
-        ));
+fn fields_table(d: &DatasetInfo, head: &str) -> Markup {
+    html! {
+        div.wrap { table {
+            thead { tr { th scope="col" { (head) } th scope="col" { "Type" } } }
+            tbody { @for f in &d.fields { tr { td { code { (f.name) } } td { (f.ty.name()) } } } }
+        } }
     }
+}
+
+pub fn collection(base: &str, d: &DatasetInfo) -> String {
+    let c = format!("{base}/collections/{}", d.id);
     let bounds = d.bounds.map_or("–".into(), |b| {
         format!(
             "{:.5}, {:.5}, {:.5}, {:.5}",
@@ -94,40 +121,48 @@ pub fn collection(d: &DatasetInfo) -> String {
         .iter()
         .map(|(k, n)| format!("{} {n}", k.name()))
         .collect();
-    let body = format!(
-        "<h1>{title}</h1><p>{desc}</p><dl><dt>Id</dt><dd><code>{id}</code></dd><dt>Kind</dt><dd>{kind}</dd>\
-         <dt>Features</dt><dd>{count} ({nog} without geometry{reasons})</dd><dt>Geometry</dt><dd>{gt}</dd><dt>Bounds</dt><dd>{bounds}</dd>\
-         <dt>Time</dt><dd>{time}</dd><dt>Attribution</dt><dd>{attr}</dd><dt>Licence</dt><dd>{lic}</dd><dt>Source</dt><dd>{src}</dd><dt>Updated</dt><dd>{upd}</dd></dl>\
-         <p><a href=\"/collections/{id}/items?f=html\">Browse features</a> · <a href=\"/collections/{id}/items?limit=1000\">GeoJSON</a> · \
-         <a href=\"/collections/{id}/items?f=csv\">CSV download</a> · <a href=\"/collections/{id}/queryables\">Queryables</a> · <a href=\"/collections/{id}?f=json\">JSON</a></p>\
-         <h2>Fields</h2><div class=\"wrap\"><table><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Type</th></tr></thead><tbody>{fields}</tbody></table></div>",
-        title = esc(&d.meta.title),
-        desc = esc(&d.meta.description),
-        kind = d.meta.kind.name(),
-        count = d.feature_count,
-        nog = d.without_geometry_total(),
-        reasons = if no_geom.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", no_geom.join(", "))
-        },
-        gt = esc(d.geometry_type.as_deref().unwrap_or("none")),
-        time = time_range(d),
-        attr = esc(&d.meta.attribution),
-        lic = esc(&d.meta.licence),
-        src = if d.meta.source.starts_with("http") {
-            format!("<a href=\"{0}\">{0}</a>", esc(&d.meta.source))
-        } else {
-            esc(&d.meta.source)
-        },
-        upd = esc(&d.updated),
-    );
-    page(&d.meta.title, &body)
+    let m = &d.meta;
+    let body = html! {
+        h1 { (m.title) }
+        p { (m.description) }
+        dl {
+            dt { "Id" } dd { code { (d.id.as_str()) } }
+            dt { "Kind" } dd { (m.kind.name()) }
+            dt { "Features" } dd {
+                (d.feature_count) " (" (d.without_geometry_total()) " without geometry"
+                @if !no_geom.is_empty() { ": " (no_geom.join(", ")) } ")"
+            }
+            dt { "Geometry" } dd { (d.geometry_type.as_deref().unwrap_or("none")) }
+            dt { "Bounds" } dd { (bounds) }
+            dt { "Time" } dd { (time_range(d)) }
+            dt { "Attribution" } dd { (m.attribution) }
+            dt { "Licence" } dd { (m.licence) }
+            dt { "Source" } dd {
+                // Only web links become links: a `javascript:` source stays text.
+                @if m.source.starts_with("https://") || m.source.starts_with("http://") {
+                    a href=(m.source) { (m.source) }
+                } @else { (m.source) }
+            }
+            dt { "Updated" } dd { (d.updated) }
+        }
+        p {
+            a href={ (c) "/items?f=html" } { "Browse features" } " · "
+            a href={ (c) "/items?limit=1000" } { "GeoJSON" } " · "
+            a href={ (c) "/items?f=csv" } { "CSV download" } " · "
+            a href={ (c) "/queryables" } { "Queryables" } " · "
+            a href={ (c) "?f=json" } { "JSON" } " · "
+            a href={ (base) "/maps/" (d.id) } { "Map" }
+        }
+        h2 { "Fields" }
+        (fields_table(d, "Name"))
+    };
+    frame(base, &m.title, body)
 }
 
 /// What the items page shows.
 #[derive(Debug)]
 pub struct ItemsPage<'a> {
+    pub base: &'a str,
     pub ds: &'a DatasetInfo,
     pub features: &'a [StoredFeature],
     pub matched: u64,
@@ -142,7 +177,7 @@ fn cell(v: &Value) -> String {
         Value::Integer(i) => i.to_string(),
         Value::Number(x) => x.to_string(),
         Value::Boolean(b) => b.to_string(),
-        Value::Text(s) => esc(s),
+        Value::Text(s) => s.clone(),
     }
 }
 
@@ -160,101 +195,91 @@ fn position(g: &Option<StoredGeometry>) -> String {
 
 pub fn items(p: &ItemsPage<'_>) -> String {
     let d = p.ds;
-    let id = esc(d.id.as_str());
-    let mut head = String::from("<th scope=\"col\">id</th><th scope=\"col\">position</th>");
-    for f in &d.fields {
-        head.push_str(&format!("<th scope=\"col\">{}</th>", esc(&f.name)));
-    }
-    let mut rows = String::new();
-    for f in p.features {
-        let fid = esc(&f.id);
-        rows.push_str(&format!(
-            "<tr><td><a href=\"/collections/{id}/items/{fid}?f=html\">{fid}</a></td><td>{}</td>",
-            position(&f.geometry)
-        ));
-        for v in &f.values {
-            rows.push_str(&format!("<td>{}</td>", cell(v)));
-        }
-        rows.push_str("</tr>");
-    }
-    let mut pager = String::new();
-    for l in p.links {
-        let rel = l["rel"].as_str().unwrap_or("");
-        if rel == "next" || rel == "prev" {
-            let href = l["href"].as_str().unwrap_or("");
-            let label = if rel == "next" {
-                "Next page"
-            } else {
-                "Previous page"
-            };
-            pager.push_str(&format!(
-                "<a rel=\"{rel}\" href=\"{}&amp;f=html\">{label}</a>",
-                esc(href)
-            ));
-        }
-    }
+    let c = format!("{}/collections/{}", p.base, d.id);
     let shown_to = p.offset + p.features.len() as u64;
-    let body = format!(
-        "<h1>{title}</h1><p>Features {from}–{shown_to} of {matched} matching (page size {limit}). \
-         <a href=\"/collections/{id}?f=html\">About this dataset</a></p><nav class=\"pager\">{pager}</nav>\
-         <div class=\"wrap\"><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>",
-        title = esc(&d.meta.title),
-        from = if p.features.is_empty() {
-            0
-        } else {
-            p.offset + 1
-        },
-        matched = p.matched,
-        limit = p.limit,
-    );
-    page(&d.meta.title, &body)
+    let from = if p.features.is_empty() {
+        0
+    } else {
+        p.offset + 1
+    };
+    let pager = p.links.iter().filter_map(|l| {
+        let rel = l["rel"].as_str()?;
+        let label = match rel {
+            "next" => "Next page",
+            "prev" => "Previous page",
+            _ => return None,
+        };
+        Some((rel, l["href"].as_str().unwrap_or(""), label))
+    });
+    let body = html! {
+        h1 { (d.meta.title) }
+        p {
+            "Features " (from) "–" (shown_to) " of " (p.matched) " matching (page size " (p.limit) "). "
+            a href={ (c) "?f=html" } { "About this dataset" }
+        }
+        nav.pager { @for (rel, href, label) in pager { a rel=(rel) href={ (href) "&f=html" } { (label) } } }
+        div.wrap { table {
+            thead { tr {
+                th scope="col" { "id" } th scope="col" { "position" }
+                @for f in &d.fields { th scope="col" { (f.name) } }
+            } }
+            tbody { @for f in p.features { tr {
+                td { a href={ (c) "/items/" (seg(&f.id)) "?f=html" } { (f.id) } }
+                td { (position(&f.geometry)) }
+                @for v in &f.values { td { (cell(v)) } }
+            } } }
+        } }
+    };
+    frame(p.base, &d.meta.title, body)
 }
 
-pub fn item(d: &DatasetInfo, f: &StoredFeature) -> String {
-    let mut rows = String::new();
-    for (field, v) in d.fields.iter().zip(&f.values) {
-        rows.push_str(&format!(
-            "<dt>{}</dt><dd>{}</dd>",
-            esc(&field.name),
-            cell(v)
-        ));
-    }
-    let body = format!(
-        "<h1>{} <span class=\"muted\">#{}</span></h1><dl><dt>position</dt><dd>{}</dd>{rows}</dl>\
-         <p><a href=\"/collections/{id}/items/{fid}?f=json\">GeoJSON</a> · <a href=\"/collections/{id}/items?f=html\">All features</a></p>",
-        esc(&d.meta.title),
-        esc(&f.id),
-        position(&f.geometry),
-        id = esc(d.id.as_str()),
-        fid = esc(&f.id),
-    );
-    page(&d.meta.title, &body)
+pub fn item(base: &str, d: &DatasetInfo, f: &StoredFeature) -> String {
+    let c = format!("{base}/collections/{}", d.id);
+    let body = html! {
+        h1 { (d.meta.title) " " span.muted { "#" (f.id) } }
+        dl {
+            dt { "position" } dd { (position(&f.geometry)) }
+            @for (field, v) in d.fields.iter().zip(&f.values) { dt { (field.name) } dd { (cell(v)) } }
+        }
+        p {
+            a href={ (c) "/items/" (seg(&f.id)) "?f=json" } { "GeoJSON" } " · "
+            a href={ (c) "/items?f=html" } { "All features" }
+        }
+    };
+    frame(base, &d.meta.title, body)
 }
 
 pub fn conformance(classes: &[&str]) -> String {
-    let items: String = classes
-        .iter()
-        .map(|c| format!("<li><code>{}</code></li>", esc(c)))
-        .collect();
-    page(
+    frame(
+        ".",
         "Conformance",
-        &format!("<h1>Conformance classes</h1><ul>{items}</ul>"),
+        html! { h1 { "Conformance classes" } ul { @for c in classes { li { code { (c) } } } } },
     )
 }
 
-pub fn queryables(d: &DatasetInfo) -> String {
-    let mut rows = String::new();
-    for f in &d.fields {
-        rows.push_str(&format!(
-            "<tr><td><code>{}</code></td><td>{}</td></tr>",
-            esc(&f.name),
-            f.ty.name()
-        ));
+pub fn queryables(base: &str, d: &DatasetInfo) -> String {
+    let body = html! {
+        h1 { "Queryables of " (d.meta.title) }
+        p { "Filter items with " code { "?name=value" } "; the value is read as the property's type." }
+        (fields_table(d, "Property"))
+    };
+    frame(base, &d.meta.title, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_quotes() {
+        assert_eq!(
+            esc("<a href=\"x\">&</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;"
+        );
     }
-    let body = format!(
-        "<h1>Queryables of {}</h1><p>Filter items with <code>?name=value</code>; the value is read as the property's type.</p>\
-         <div class=\"wrap\"><table><thead><tr><th scope=\"col\">Property</th><th scope=\"col\">Type</th></tr></thead><tbody>{rows}</tbody></table></div>",
-        esc(&d.meta.title)
-    );
-    page(&d.meta.title, &body)
+
+    #[test]
+    fn feature_ids_are_one_path_segment() {
+        assert_eq!(seg("a/b?c#d e"), "a%2Fb%3Fc%23d%20e");
+    }
 }

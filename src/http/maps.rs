@@ -1,16 +1,17 @@
-//! What people see: MapLibre styles filled from `styles/` templates, the map page, and the
-//! vendored front-end assets (MapLibre GL JS, glyphs), all served from this origin.
+//! What people see: MapLibre styles filled from the embedded `styles/` templates, the map
+//! and catalog pages (markup in [`super::pages`]) and the dataset previews.
 
 use super::error::ApiError;
 use super::features::{dataset, with_snapshot};
-use super::{AppState, base_url, content_type, html};
+use super::{AppState, assets, base_url, content_type, pages};
 use crate::model::{DatasetInfo, DatasetKind, Value};
+use crate::render::cache::TileCache;
 use crate::store::Snapshot;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value as Json, json};
-use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Colour-blind-safe palette (Okabe–Ito, then Tableau tones) for category values.
 const PALETTE: [&str; 10] = [
@@ -20,17 +21,6 @@ const PALETTE: [&str; 10] = [
 const OTHER: &str = "#888888";
 /// Categories shown in the legend and coloured; the rest are "other".
 pub const TOP_CATEGORIES: usize = 10;
-
-/// Where templates and static files live: beside the working directory when run from a
-/// checkout, else where the crate was built.
-pub fn resource_dir(name: &str) -> PathBuf {
-    let local = PathBuf::from(name);
-    if local.is_dir() {
-        local
-    } else {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(name)
-    }
-}
 
 /// A category value's colour: semantic for inspection results, else the palette by rank.
 fn colour(kind: DatasetKind, value: &str, rank: usize) -> &'static str {
@@ -54,31 +44,48 @@ pub type Legend = (String, Vec<LegendEntry>);
 /// One legend line: value, colour, count.
 pub type LegendEntry = (String, &'static str, u64);
 
-/// The category legend of a dataset: top values with colours and counts.
-pub fn categories(snap: &dyn Snapshot, ds: &DatasetInfo) -> Result<Option<Legend>, ApiError> {
+/// The category legend of a dataset: top values with colours and counts, computed once
+/// per dataset version (the `GROUP BY` behind it reads every row).
+pub fn categories(
+    snap: &dyn Snapshot,
+    cache: &TileCache,
+    ds: &DatasetInfo,
+) -> Result<Option<Legend>, ApiError> {
     let Some(field) = ds.meta.category.clone() else {
         return Ok(None);
     };
     let Some(i) = ds.field_index(&field) else {
         return Ok(None);
     };
-    let values = snap.top_values(ds, i, TOP_CATEGORIES)?;
+    let key = format!("legend|{}@{}", ds.id, ds.version);
+    let bytes = pages::memo(cache, key, || {
+        let values: Vec<(String, u64)> = snap
+            .top_values(ds, i, TOP_CATEGORIES)?
+            .into_iter()
+            .map(|(v, n)| (text(v), n))
+            .collect();
+        serde_json::to_vec(&values).map_err(ApiError::internal)
+    })?;
+    let values: Vec<(String, u64)> = serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
     let list = values
         .into_iter()
         .enumerate()
-        .map(|(rank, (v, n))| {
-            let text = match v {
-                Value::Text(s) => s,
-                Value::Integer(i) => i.to_string(),
-                Value::Number(x) => x.to_string(),
-                Value::Boolean(b) => b.to_string(),
-                Value::Null => String::new(),
-            };
+        .map(|(rank, (text, n))| {
             let c = colour(ds.meta.kind, &text, rank);
             (text, c, n)
         })
         .collect();
     Ok(Some((field, list)))
+}
+
+fn text(v: Value) -> String {
+    match v {
+        Value::Text(s) => s,
+        Value::Integer(i) => i.to_string(),
+        Value::Number(x) => x.to_string(),
+        Value::Boolean(b) => b.to_string(),
+        Value::Null => String::new(),
+    }
 }
 
 fn replace_tokens(v: &mut Json, tokens: &[(&str, Json)]) {
@@ -96,11 +103,11 @@ fn replace_tokens(v: &mut Json, tokens: &[(&str, Json)]) {
 
 /// Builds the complete style of a dataset from the template of its kind.
 pub fn style(base: &str, ds: &DatasetInfo, cats: &Option<Legend>) -> Result<Json, ApiError> {
-    let path = resource_dir("styles").join(format!("{}.json", ds.meta.kind.name()));
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| ApiError::internal(format!("{}: {e}", path.display())))?;
-    let mut style: Json = serde_json::from_str(&text)
-        .map_err(|e| ApiError::internal(format!("{}: {e}", path.display())))?;
+    let kind = ds.meta.kind.name();
+    let template = assets::style_template(kind)
+        .ok_or_else(|| ApiError::internal(format!("no style template for {kind}")))?;
+    let mut style: Json = serde_json::from_slice(&template)
+        .map_err(|e| ApiError::internal(format!("styles/{kind}.json: {e}")))?;
     let field = cats.as_ref().map(|(f, _)| f.clone()).unwrap_or_default();
     let colour_expr = match cats {
         Some((f, values)) if !values.is_empty() => {
@@ -170,7 +177,7 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<R
         .into_response())
 }
 
-/// `GET /styles/{id}.json`.
+/// `GET /styles/{id}.json`, built once per dataset version and base URL.
 pub async fn get_style(
     State(state): State<AppState>,
     Path(file): Path<String>,
@@ -178,17 +185,37 @@ pub async fn get_style(
 ) -> Result<Response, ApiError> {
     let base = base_url(&state, &headers);
     let id = file.strip_suffix(".json").unwrap_or(&file).to_owned();
-    let (ds, cats) = with_snapshot(&state, move |s| {
+    let cache = state.tiles.clone();
+    let body = with_snapshot(&state, move |s| {
         let ds = dataset(s, &id)?;
-        let cats = categories(s, &ds)?;
-        Ok((ds, cats))
+        let key = format!("style|{base}|{}@{}", ds.id, ds.version);
+        pages::memo(&cache.cache, key, || {
+            let cats = categories(s, &cache.cache, &ds)?;
+            Ok(style(&base, &ds, &cats)?.to_string().into_bytes())
+        })
     })
     .await?;
-    let style = style(&base, &ds, &cats)?;
-    Ok(([content_type("application/json")], style.to_string()).into_response())
+    Ok(cached_response(&headers, "application/json", &body))
 }
 
-/// `GET /maps/{id}`: the full-page map (`?embed=1` for the chrome-less embed).
+/// A computed body with a strong ETag from its content, or 304 when the client has it.
+/// `no-cache`: the body changes with the data at the same URL, so clients revalidate
+/// (cheap: the server answers from its memo).
+fn cached_response(headers: &HeaderMap, ty: &'static str, body: &Arc<Vec<u8>>) -> Response {
+    let tag = pages::etag_of(body);
+    let cc = (header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if assets::none_match(headers, &tag) {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, tag), cc]).into_response();
+    }
+    (
+        [content_type(ty), (header::ETAG, tag), cc],
+        body.as_ref().clone(),
+    )
+        .into_response()
+}
+
+/// `GET /maps/{id}`: the full-page map (`?embed=1` for the chrome-less embed), built once
+/// per version of the dataset and of the area datasets it offers.
 pub async fn map_page(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -199,19 +226,46 @@ pub async fn map_page(
     let embed = super::params::pairs(q.as_deref())?
         .iter()
         .any(|(k, v)| k == "embed" && v != "0");
-    let (ds, cats, polygons) = with_snapshot(&state, move |s| {
+    let st = state.clone();
+    let body = with_snapshot(&state, move |s| {
         let ds = dataset(s, &id)?;
-        let cats = categories(s, &ds)?;
         let polygons: Vec<DatasetInfo> = s
             .datasets()?
             .into_iter()
             .filter(|d| is_area_dataset(d) && d.id != ds.id)
             .collect();
-        Ok((ds, cats, polygons))
+        let areas: Vec<String> = polygons
+            .iter()
+            .map(|p| format!("{}@{}", p.id, p.version))
+            .collect();
+        let key = format!(
+            "map|{base}|{}@{}|{embed}|{}",
+            ds.id,
+            ds.version,
+            areas.join(",")
+        );
+        pages::memo(&st.tiles.cache, key, || {
+            let cats = categories(s, &st.tiles.cache, &ds)?;
+            let config = map_config(&st, &base, &ds, &cats, &polygons, embed);
+            Ok(pages::map_html(&base, &ds.meta.title, &config).into_bytes())
+        })
     })
     .await?;
+    Ok(cached_response(&headers, "text/html; charset=utf-8", &body))
+}
+
+/// What `assets/map.js` reads: absolute URLs of the dataset's resources, its extent,
+/// legend and the areas it can be filtered by.
+fn map_config(
+    state: &AppState,
+    base: &str,
+    ds: &DatasetInfo,
+    cats: &Option<Legend>,
+    polygons: &[DatasetInfo],
+    embed: bool,
+) -> Json {
     let c = format!("{base}/collections/{}", ds.id);
-    let config = json!({
+    json!({
         "id": ds.id,
         "title": ds.meta.title,
         "kind": ds.meta.kind.name(),
@@ -233,27 +287,8 @@ pub async fn map_page(
             "label": label_field(p),
         })).collect::<Vec<_>>(),
         "embed": embed,
-        "clusterZoom": state.tiles.cluster_zoom(&ds),
-    });
-    let path = resource_dir("assets").join("templates/map.html");
-    let template = std::fs::read_to_string(&path)
-        .map_err(|e| ApiError::internal(format!("{}: {e}", path.display())))?;
-    // JSON inside <script>: escape '<' so no "</script>" can end it early.
-    let config_text = config.to_string().replace('<', "\\u003c");
-    let page = template
-        .replace("{{TITLE}}", &html::esc(&ds.meta.title))
-        .replace("{{CONFIG_JSON}}", &config_text);
-    // Embedding in other sites' pages is the point of `?embed=1`: allowed unless restricted.
-    let csp = HeaderValue::from_str(&format!("frame-ancestors {}", state.frame_ancestors))
-        .map_err(|_| ApiError::internal("invalid --frame-ancestors value"))?;
-    Ok((
-        [
-            content_type("text/html; charset=utf-8"),
-            (axum::http::header::CONTENT_SECURITY_POLICY, csp),
-        ],
-        page,
-    )
-        .into_response())
+        "clusterZoom": state.tiles.cluster_zoom(ds),
+    })
 }
 
 /// The catalog page (`/` for browsers): every dataset with its facts, preview and links.
@@ -281,15 +316,7 @@ pub fn catalog_page(base: &str, datasets: &[DatasetInfo]) -> Result<String, ApiE
             })
         })
         .collect();
-    let path = resource_dir("assets").join("templates/catalog.html");
-    let template = std::fs::read_to_string(&path)
-        .map_err(|e| ApiError::internal(format!("{}: {e}", path.display())))?;
-    let data = json!({"datasets": entries})
-        .to_string()
-        .replace('<', "\\u003c");
-    Ok(template
-        .replace("{{TITLE}}", "Open data catalog")
-        .replace("{{CATALOG_JSON}}", &data))
+    Ok(pages::catalog_html(base, &json!({"datasets": entries})))
 }
 
 /// `GET /collections/{id}/preview.svg`: a small density picture of where the features are,

@@ -2,6 +2,7 @@
 //! run store calls on blocking threads, and write responses; [`error::ApiError`] is the
 //! only error that becomes a response.
 
+mod assets;
 mod conditional;
 pub mod error;
 mod export;
@@ -10,7 +11,9 @@ mod html;
 pub(crate) mod maps;
 mod openapi;
 mod output;
+mod pages;
 pub mod params;
+mod security;
 pub mod tiles;
 
 use crate::render::{Renderer, TileConfig};
@@ -25,7 +28,6 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::cors::CorsLayer;
-use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 /// What every handler can reach.
@@ -79,7 +81,8 @@ fn compress_predicate(min: u16) -> impl Predicate {
 
 pub fn router(state: AppState) -> Router {
     let min = state.compress_min_bytes;
-    Router::new()
+    let frame_ancestors = state.frame_ancestors.clone();
+    let app = Router::new()
         .route("/", get(features::landing))
         .route("/conformance", get(features::conformance))
         .route("/api", get(openapi::document))
@@ -101,11 +104,8 @@ pub fn router(state: AppState) -> Router {
         .route("/styles", get(maps::list))
         .route("/styles/{file}", get(maps::get_style))
         .route("/maps/{id}", get(maps::map_page))
-        .nest_service("/assets", ServeDir::new(maps::resource_dir("assets")))
-        .nest_service(
-            "/fonts",
-            ServeDir::new(maps::resource_dir("assets").join("fonts")),
-        )
+        .route("/assets/{*path}", get(assets::asset))
+        .route("/fonts/{*path}", get(assets::glyphs))
         .route("/collections/{id}/items/{fid}", get(features::item))
         .merge(error::test_routes())
         .fallback(|| async { error::ApiError::not_found("no such resource") })
@@ -117,9 +117,11 @@ pub fn router(state: AppState) -> Router {
         .layer(CompressionLayer::new().compress_when(compress_predicate(min)))
         .layer(CorsLayer::permissive().expose_headers([header::ETAG, header::LINK]))
         .layer(axum::middleware::from_fn(params::limit_request))
-        // Outermost: a panic anywhere inside becomes a logged 500 problem, not a dropped connection.
+        // A panic anywhere inside becomes a logged 500 problem, not a dropped connection
+        // (still given the security headers below).
         .layer(CatchPanicLayer::custom(error::panic_response))
-        .with_state(state)
+        .with_state(state);
+    security::apply(app, &frame_ancestors)
 }
 
 /// Binds `listen` and serves until Ctrl-C.

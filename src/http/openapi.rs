@@ -254,7 +254,7 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Result<R
     let datasets = with_snapshot(&state, |s| Ok(s.datasets()?)).await?;
     let doc = build(&base, &datasets);
     let mut body = String::from(
-        "<h1>API</h1><p>The machine-readable definition is at <a href=\"/api\">/api</a> (OpenAPI 3.0).</p>",
+        "<h1>API</h1><p>The machine-readable definition is at <a href=\"api\">/api</a> (OpenAPI 3.0).</p>",
     );
     if let Some(paths) = doc["paths"].as_object() {
         for (path, item) in paths {

@@ -269,6 +269,31 @@ test('map page: features, cluster counts, popup, time slider, legend, neighbourh
       }
       await page.keyboard.press('Escape');
       await page.evaluate(() => document.querySelector('.maplibregl-popup-close-button')?.click());
+
+      // Hostile property names and values (as a publisher's file could hold) stay text.
+      const hostile = {
+        '<img src=x onerror="window.__xss=1">': '<img src=x onerror="window.__xss=2">',
+        'note': '</td><script>window.__xss=3</script>',
+        'rtl \u202e emoji 🗺️': '"><b onmouseover="window.__xss=4">x</b>',
+      };
+      const itemRoute = `**/collections/${DATASET}/items/*`;
+      await page.route(itemRoute, (route) => route.fulfill({
+        contentType: 'application/geo+json',
+        body: JSON.stringify({ type: 'Feature', id: fid, geometry: null, properties: hostile }),
+      }));
+      try {
+        await page.mouse.click(box.x + pp.x, box.y + pp.y);
+        const evil = page.locator('.feature-popup[data-loaded="true"]');
+        await evil.waitFor();
+        const evilRows = await evil.locator('table.props tr').evaluateAll((trs) => trs.map((tr) => [tr.querySelector('th').textContent, tr.querySelector('td').textContent]));
+        assert.deepEqual(new Map(evilRows), new Map(Object.entries(hostile)), 'hostile names and values shown verbatim, as text');
+        assert.equal(await evil.locator('img, script, b').count(), 0, 'no element made from data');
+        assert.equal(await page.evaluate(() => window.__xss), undefined, 'no injected script ran');
+      } finally {
+        await page.unroute(itemRoute);
+        await page.keyboard.press('Escape');
+        await page.evaluate(() => document.querySelector('.maplibregl-popup-close-button')?.click());
+      }
     });
 
     await t.test('the time slider changes what is drawn and the URL', async () => {

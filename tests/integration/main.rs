@@ -9,6 +9,7 @@ mod fuzz_requests;
 mod gdal;
 mod hostile_requests;
 mod import;
+mod pages;
 mod props;
 mod support;
 mod tiles;
