@@ -3,6 +3,7 @@
 
 mod api;
 mod cli;
+mod crash;
 mod errors;
 mod gdal;
 mod import;
