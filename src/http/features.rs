@@ -507,7 +507,10 @@ pub async fn histogram(
                     counted.iter().map(|(r, n)| (r.start, *n)).collect();
                 series
                     .into_iter()
-                    .map(|r| (r, counts.get(&r.start).copied().unwrap_or(0)))
+                    .map(|r| {
+                        let n = counts.get(&bucket.containing(r.start).start);
+                        (r, n.copied().unwrap_or(0))
+                    })
                     .collect()
             }
         };

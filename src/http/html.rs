@@ -1,7 +1,6 @@
 //! Server-rendered HTML for every resource: plain, accessible, readable on a phone.
 
-use crate::ingest::time::format_utc;
-use crate::model::{DatasetInfo, Value};
+use crate::model::{DatasetInfo, FieldType, Value, human_time};
 use crate::store::{StoredFeature, StoredGeometry};
 use serde_json::Value as Json;
 
@@ -36,14 +35,23 @@ pub fn page(title: &str, body: &str) -> String {
     )
 }
 
+/// The data's period as calendar dates in the dataset's zone (a month of data reads
+/// "November 2018"; otherwise "1 Nov 2018 to 30 Nov 2018", never the next midnight).
 fn time_range(ds: &DatasetInfo) -> String {
-    ds.time_extent.map_or("–".into(), |t| {
-        format!(
-            "{} to {}",
-            &format_utc(t.start)[..10],
-            &format_utc(t.end)[..10]
-        )
-    })
+    let Some((start, end)) = ds.time_extent_dates() else {
+        return "–".into();
+    };
+    let whole_month = start.day() == 1
+        && start.first_of_month() == end.first_of_month()
+        && end == end.last_of_month();
+    if whole_month {
+        return start.strftime("%B %Y").to_string();
+    }
+    format!(
+        "{} to {}",
+        start.strftime("%-d %b %Y"),
+        end.strftime("%-d %b %Y")
+    )
 }
 
 fn collections_table(datasets: &[DatasetInfo]) -> String {
@@ -136,8 +144,9 @@ pub struct ItemsPage<'a> {
     pub links: &'a [Json],
 }
 
-fn cell(v: &Value) -> String {
+fn cell(ty: FieldType, v: &Value) -> String {
     match v {
+        Value::Text(s) if ty.is_time() => esc(&human_time(ty, s).unwrap_or_else(|| s.clone())),
         Value::Null => String::new(),
         Value::Integer(i) => i.to_string(),
         Value::Number(x) => x.to_string(),
@@ -172,8 +181,8 @@ pub fn items(p: &ItemsPage<'_>) -> String {
             "<tr><td><a href=\"/collections/{id}/items/{fid}?f=html\">{fid}</a></td><td>{}</td>",
             position(&f.geometry)
         ));
-        for v in &f.values {
-            rows.push_str(&format!("<td>{}</td>", cell(v)));
+        for (field, v) in d.fields.iter().zip(&f.values) {
+            rows.push_str(&format!("<td>{}</td>", cell(field.ty, v)));
         }
         rows.push_str("</tr>");
     }
@@ -216,7 +225,7 @@ pub fn item(d: &DatasetInfo, f: &StoredFeature) -> String {
         rows.push_str(&format!(
             "<dt>{}</dt><dd>{}</dd>",
             esc(&field.name),
-            cell(v)
+            cell(field.ty, v)
         ));
     }
     let body = format!(

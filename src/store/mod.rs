@@ -212,7 +212,7 @@ impl Bucket {
     }
 
     /// Every bucket from the one holding `span.start` to the one holding `span.end`, in
-    /// order; `None` when there would be more than `max`.
+    /// order, the first and last cut to the span; `None` when there would be more than `max`.
     pub fn series(self, span: TimeRange, max: usize) -> Option<Vec<TimeRange>> {
         let mut out = Vec::new();
         let mut b = self.containing(span.start);
@@ -220,7 +220,12 @@ impl Bucket {
             if out.len() == max {
                 return None;
             }
-            out.push(b);
+            // The first and last buckets are cut to the span: a week bucket must not
+            // make data that ends on 31 January look as if it ran to Sunday 3 February.
+            out.push(TimeRange {
+                start: b.start.max(span.start),
+                end: b.end.min(span.end),
+            });
             b = self.containing(b.end + 1);
         }
         Some(out)

@@ -10,3 +10,4 @@ mod import;
 mod props;
 mod support;
 mod tiles;
+mod time_values;

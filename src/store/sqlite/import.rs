@@ -5,7 +5,7 @@
 use super::rows::{self, MEMORY_BUDGET, MemoryRows, Row};
 use super::{Tables, hilbert_key, load_info, read};
 use crate::ingest::infer::{ColumnInference, named_like_time};
-use crate::ingest::time::{TimeFormat, format_utc};
+use crate::ingest::time::TimeFormat;
 use crate::ingest::{self, IngestError, Record};
 use crate::model::{Bounds, DatasetInfo, Field, FieldType, NoGeometry, TimeRange, Value};
 use crate::spatial::Area;
@@ -31,9 +31,7 @@ pub fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
         };
         let mask: u8 = ctx.get::<i64>(1)? as u8;
         let zone = TimeZone::get(&ctx.get::<String>(2)?).unwrap_or(TimeZone::UTC);
-        Ok(parse_time(&text, mask, &zone)
-            .map(|r| format_utc(r.start))
-            .or(Some(text)))
+        Ok(rows::canonical_time(&text, mask, &zone).or(Some(text)))
     })?;
     // tessera_within(minx, miny, maxx, maxy, area_geojson): the area is parsed once per
     // statement (SQLite keeps it as auxiliary data of the constant argument).
@@ -499,7 +497,7 @@ fn finish(
         .zip(&inference)
         .map(|(name, inf)| Field {
             name: name.clone(),
-            ty: inf.result().ty,
+            ty: rows::field_type(inf.result()),
         })
         .collect();
     let mut decl = Vec::new();
@@ -512,7 +510,7 @@ fn finish(
                 "INTEGER",
                 format!("CASE WHEN c{i} IS NULL THEN NULL ELSE lower(trim(c{i})) = 'true' END"),
             ),
-            FieldType::Datetime => (
+            FieldType::Datetime | FieldType::Date | FieldType::Month => (
                 "TEXT",
                 format!("tessera_iso(c{i}, {}, ?1)", allowed_formats(&f.name)),
             ),
@@ -595,6 +593,7 @@ fn finish(
                 .strftime("%Y-%m-%dT%H:%M:%SZ")
                 .to_string(),
             source_ids,
+            timezone: req.timezone.iana_name().map(str::to_owned),
         };
         let json = serde_json::to_string(&info).map_err(|e| StoreError::Config(e.to_string()))?;
         conn.execute(

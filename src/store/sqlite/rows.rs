@@ -4,7 +4,8 @@
 //! staging 3.6 s + sorted copy 3.1 s before. Inputs over the budget spill into the
 //! staging table, so memory stays bounded whatever the input size.
 
-use crate::ingest::time::format_utc;
+use crate::ingest::infer::Inferred;
+use crate::ingest::time::{TimeFormat, format_utc};
 use crate::model::{Bounds, Field, FieldType, TimeRange};
 use jiff::tz::TimeZone;
 use rusqlite::types::Value as SqlValue;
@@ -160,6 +161,45 @@ impl Cursor<'_> {
     }
 }
 
+/// The stored type of an inferred column: date-only and month formats stay dates and
+/// months, so that `2014-12-30` is not served as an instant at a made-up time of day.
+pub fn field_type(inferred: Inferred) -> FieldType {
+    match (inferred.ty, inferred.time_format) {
+        (
+            FieldType::Datetime,
+            Some(TimeFormat::IsoDate | TimeFormat::Compact | TimeFormat::CompactUs),
+        ) => FieldType::Date,
+        (FieldType::Datetime, Some(TimeFormat::YearMonth)) => FieldType::Month,
+        (ty, _) => ty,
+    }
+}
+
+/// The stored text of a time value, in the precision the input gave it: `2014-12-30` for
+/// a date (whatever format it came in), `2019-01` for a month, RFC 3339 UTC for an
+/// instant. `None` when no allowed format reads it.
+pub fn canonical_time(text: &str, mask: u8, zone: &TimeZone) -> Option<String> {
+    let (format, range) = TimeFormat::ALL
+        .iter()
+        .filter(|f| mask & f.bit() != 0)
+        .find_map(|f| f.parse(text, zone).map(|r| (*f, r)))?;
+    // A date-like format covers its days from local midnight to local midnight: the
+    // calendar date is that of the start, read in the zone it was parsed in.
+    let local = || {
+        jiff::Timestamp::from_second(range.start)
+            .ok()
+            .map(|ts| zone.to_datetime(ts).date())
+    };
+    match format {
+        TimeFormat::YearMonth => Some(local()?.strftime("%Y-%m").to_string()),
+        TimeFormat::IsoDate | TimeFormat::Compact | TimeFormat::CompactUs => {
+            Some(local()?.to_string())
+        }
+        // `5/5/2022` (no clock) is a whole day; `5/5/2022 4:00 PM` an instant.
+        TimeFormat::UsSlash if range.end > range.start => Some(local()?.to_string()),
+        TimeFormat::UsSlash | TimeFormat::Iso => Some(format_utc(range.start)),
+    }
+}
+
 /// Converts a raw cell to its column's type, as the staging path's SQL does.
 fn typed(v: &str, ty: FieldType, time_mask: u8, zone: &TimeZone) -> SqlValue {
     let text = || SqlValue::Text(v.to_owned());
@@ -173,8 +213,9 @@ fn typed(v: &str, ty: FieldType, time_mask: u8, zone: &TimeZone) -> SqlValue {
             .parse::<f64>()
             .map_or_else(|_| text(), SqlValue::Real),
         FieldType::Boolean => SqlValue::Integer(i64::from(v.trim().eq_ignore_ascii_case("true"))),
-        FieldType::Datetime => super::import::parse_time(v, time_mask, zone)
-            .map_or_else(text, |r| SqlValue::Text(format_utc(r.start))),
+        FieldType::Datetime | FieldType::Date | FieldType::Month => {
+            canonical_time(v, time_mask, zone).map_or_else(text, SqlValue::Text)
+        }
         FieldType::String => text(),
     }
 }
@@ -223,6 +264,30 @@ pub fn write_sorted(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_values_keep_their_precision() {
+        let all = TimeFormat::ALL.iter().fold(0, |m, f| m | f.bit());
+        let chicago = TimeZone::get("America/Chicago").unwrap();
+        let warsaw = TimeZone::get("Europe/Warsaw").unwrap();
+        for zone in [&TimeZone::UTC, &chicago, &warsaw] {
+            let c = |s: &str| canonical_time(s, all, zone);
+            assert_eq!(c("2014-12-30").as_deref(), Some("2014-12-30"));
+            assert_eq!(c("20141230").as_deref(), Some("2014-12-30"));
+            assert_eq!(c("12/30/2014").as_deref(), Some("2014-12-30"));
+            assert_eq!(c("2019-01").as_deref(), Some("2019-01"));
+            assert_eq!(c("Kraków"), None);
+        }
+        let c = |s: &str| canonical_time(s, all, &chicago);
+        assert_eq!(
+            c("12/30/2014 1:00 AM").as_deref(),
+            Some("2014-12-30T07:00:00Z")
+        );
+        assert_eq!(
+            c("2014-12-30T00:00:00Z").as_deref(),
+            Some("2014-12-30T00:00:00Z")
+        );
+    }
 
     #[test]
     fn rows_round_trip_and_sort() {

@@ -1,0 +1,130 @@
+//! Time values mean what the data says: a date stays a date, a month a month, in every
+//! output, and the periods shown for them end where they end.
+
+use crate::support::*;
+use serde_json::Value as Json;
+
+async fn text(s: &Server, path: &str) -> String {
+    let r = s.get(path).await;
+    let status = r.status();
+    let body = r.text().await.expect("body");
+    assert_eq!(status, 200, "GET {path}: {body}");
+    body
+}
+
+/// The first feature whose `field` is `value`, as GeoJSON.
+async fn feature_where(s: &Server, id: &str, field: &str, value: &str) -> Json {
+    let fc = s.items(id, &[(field, value), ("limit", "1")]).await;
+    fc["features"][0].clone()
+}
+
+#[tokio::test]
+async fn date_only_values_stay_dates_regression() {
+    // Chicago publishes local dates; read them in Chicago's zone, as a user would.
+    let s = Server::start().await;
+    let mut req = fixture_request("food", "chicago-food-sample.csv");
+    req.timezone = tessera::ingest::time::parse_zone("America/Chicago").unwrap();
+    s.import(&req);
+
+    // Before: "2013-01-31T06:00:00Z", a time of day nobody published.
+    let f = feature_where(&s, "food", "Inspection_Date", "2013-01-31").await;
+    assert_eq!(f["properties"]["Inspection_Date"], "2013-01-31", "{f}");
+    let fid = f["id"].to_string();
+
+    let csv = text(
+        &s,
+        "/collections/food/items?f=csv&Inspection_Date=2013-01-31",
+    )
+    .await;
+    let mut rows = csv::Reader::from_reader(csv.as_bytes());
+    let header = rows.headers().unwrap().clone();
+    let col = header.iter().position(|h| h == "Inspection_Date").unwrap();
+    let first = rows.records().next().expect("a row").unwrap();
+    assert_eq!(&first[col], "2013-01-31");
+
+    let html = text(&s, &format!("/collections/food/items/{fid}?f=html")).await;
+    assert!(html.contains("<dd>31 Jan 2013</dd>"), "{html}");
+    let page = text(
+        &s,
+        "/collections/food/items?f=html&Inspection_Date=2013-01-31",
+    )
+    .await;
+    assert!(page.contains("<td>31 Jan 2013</td>"), "{page}");
+
+    // The feature's time is the whole local day: 23:30 in Chicago is still 31 January,
+    // 03:00 UTC that morning (30 January in Chicago) is not.
+    let filter = |dt: &'static str| [("Inspection_Date", "2013-01-31"), ("datetime", dt)];
+    let late = s.items("food", &filter("2013-01-31T23:30:00-06:00")).await;
+    assert!(number_matched(&late) > 0, "{late}");
+    let before = s.items("food", &filter("2013-01-31T03:00:00Z")).await;
+    assert_eq!(number_matched(&before), 0, "{before}");
+
+    // A date filter takes a date, and names the parameter when it is not one.
+    let r = s
+        .get("/collections/food/items?Inspection_Date=Krak%C3%B3w")
+        .await;
+    assert_eq!(r.status(), 400);
+    let problem: Json = r.json().await.unwrap();
+    assert!(problem.to_string().contains("Inspection_Date"), "{problem}");
+}
+
+#[tokio::test]
+async fn month_values_stay_months_regression() {
+    let s = Server::with_fixture("uk", "uk-crime-sample.csv").await;
+    let f = feature_where(&s, "uk", "Month", "2018-11").await;
+    // Before: "2018-11-01T00:00:00Z".
+    assert_eq!(f["properties"]["Month"], "2018-11", "{f}");
+    let fid = f["id"].to_string();
+    let csv = text(&s, "/collections/uk/items?f=csv&limit=1").await;
+    assert!(csv.lines().nth(1).unwrap().contains(",2018-11,"), "{csv}");
+    let html = text(&s, &format!("/collections/uk/items/{fid}?f=html")).await;
+    assert!(html.contains("<dd>November 2018</dd>"), "{html}");
+    // The dataset's period is that month, not "2018-11-01 to 2018-11-30T23:59:59Z".
+    let about = text(&s, "/collections/uk?f=html").await;
+    assert!(about.contains("<dd>November 2018</dd>"), "{about}");
+    // The whole month is the features' time.
+    let last_second = s
+        .items(
+            "uk",
+            &[("datetime", "2018-11-30T23:59:59Z"), ("limit", "1")],
+        )
+        .await;
+    assert_eq!(number_matched(&last_second), 200);
+}
+
+/// Twelve months of crime ending in January 2019: week bars (a year of data) used to
+/// run to the end of the ISO week holding 31 January, so the period shown ended on
+/// Sunday 3 February and began on Monday 29 January 2018.
+#[tokio::test]
+async fn month_period_ends_on_31_january_not_3_february_regression() {
+    let s = Server::start().await;
+    let mut csv = String::from("Crime ID,Month,Longitude,Latitude,Crime type\n");
+    for (i, m) in ["2018-02", "2018-06", "2018-10", "2019-01"]
+        .iter()
+        .enumerate()
+    {
+        csv.push_str(&format!("c{i},{m},-2.58,51.45,Burglary\n"));
+    }
+    let file = s.data.write("months.csv", csv);
+    s.import(&request("uk", &[file]));
+    for q in ["", "?bucket=week", "?bucket=day", "?bucket=month"] {
+        let h = s.json(&format!("/collections/uk/histogram{q}")).await;
+        let buckets = h["buckets"].as_array().unwrap();
+        let (first, last) = (&buckets[0], &buckets[buckets.len() - 1]);
+        assert_eq!(first["start"], "2018-02-01T00:00:00Z", "{q}: {first}");
+        assert_eq!(last["end"], "2019-01-31T23:59:59Z", "{q}: {last}");
+        assert_eq!(h["total"], 4, "{q}");
+        let counted: u64 = buckets.iter().map(|b| b["count"].as_u64().unwrap()).sum();
+        assert_eq!(counted, 4, "{q}: every row in a bucket");
+    }
+    let about = text(&s, "/collections/uk?f=html").await;
+    assert!(
+        about.contains("<dd>1 Feb 2018 to 31 Jan 2019</dd>"),
+        "{about}"
+    );
+    let c = s.json("/collections/uk").await;
+    assert_eq!(
+        c["extent"]["temporal"]["interval"][0][1],
+        "2019-01-31T23:59:59Z"
+    );
+}
