@@ -271,6 +271,21 @@ impl DatasetInfo {
             .and_then(|z| jiff::tz::TimeZone::get(z).ok())
             .unwrap_or(jiff::tz::TimeZone::UTC)
     }
+    /// An instant as RFC 3339 in the dataset's zone, with its offset (`Z` in UTC): the
+    /// text starts with the local date, so a day or month of data reads as itself.
+    pub fn format_time(&self, secs: i64) -> String {
+        let zone = self.zone();
+        match jiff::Timestamp::from_second(secs) {
+            Ok(ts) if matches!(zone.iana_name(), Some("UTC" | "Etc/UTC")) => {
+                ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+            }
+            Ok(ts) => ts
+                .to_zoned_datetime(zone)
+                .strftime("%Y-%m-%dT%H:%M:%S%:z")
+                .to_string(),
+            Err(_) => String::new(),
+        }
+    }
     /// The calendar dates (in [`Self::zone`]) on which the data's time extent starts and
     /// ends: a whole month of data ends on its last day, not at the next midnight.
     pub fn time_extent_dates(&self) -> Option<(jiff::civil::Date, jiff::civil::Date)> {

@@ -59,6 +59,26 @@ async fn date_only_values_stay_dates_regression() {
     let before = s.items("food", &filter("2013-01-31T03:00:00Z")).await;
     assert_eq!(number_matched(&before), 0, "{before}");
 
+    // The period shown is local dates with their offsets: the last day of data is
+    // 25 November 2014 in Chicago, not 26 November (its midnight in UTC).
+    let c = s.json("/collections/food").await;
+    assert_eq!(
+        c["extent"]["temporal"]["interval"][0],
+        serde_json::json!(["2011-09-08T00:00:00-05:00", "2014-11-25T23:59:59-06:00"])
+    );
+    let h = s.json("/collections/food/histogram?bucket=day").await;
+    let buckets = h["buckets"].as_array().unwrap();
+    assert_eq!(buckets[0]["start"], "2011-09-08T00:00:00-05:00");
+    assert_eq!(
+        buckets[buckets.len() - 1]["end"],
+        "2014-11-25T23:59:59-06:00"
+    );
+    let about = text(&s, "/collections/food?f=html").await;
+    assert!(
+        about.contains("<dd>8 Sep 2011 to 25 Nov 2014</dd>"),
+        "{about}"
+    );
+
     // A date filter takes a date, and names the parameter when it is not one.
     let r = s
         .get("/collections/food/items?Inspection_Date=Krak%C3%B3w")
@@ -127,4 +147,32 @@ async fn month_period_ends_on_31_january_not_3_february_regression() {
         c["extent"]["temporal"]["interval"][0][1],
         "2019-01-31T23:59:59Z"
     );
+}
+
+/// Months read in Warsaw begin at local midnight, 23:00 UTC the day before: bucketed in
+/// UTC, January's crimes were counted in December.
+#[tokio::test]
+async fn month_buckets_follow_the_dataset_zone_regression() {
+    let s = Server::start().await;
+    let csv = "Crime ID,Month,Longitude,Latitude\na,2018-12,21.0,52.2\nb,2019-01,21.0,52.2\nc,2019-01,21.0,52.2\n";
+    let mut req = request("pl", &[s.data.write("pl.csv", csv)]);
+    req.timezone = tessera::ingest::time::parse_zone("Europe/Warsaw").unwrap();
+    s.import(&req);
+    let h = s.json("/collections/pl/histogram?bucket=month").await;
+    assert_eq!(
+        h["buckets"],
+        serde_json::json!([
+            {"start": "2018-12-01T00:00:00+01:00", "end": "2018-12-31T23:59:59+01:00", "count": 1},
+            {"start": "2019-01-01T00:00:00+01:00", "end": "2019-01-31T23:59:59+01:00", "count": 2},
+        ])
+    );
+    let days = s.json("/collections/pl/histogram?bucket=day").await;
+    let days = days["buckets"].as_array().unwrap();
+    assert_eq!(days.len(), 62);
+    assert_eq!(days[31]["start"], "2019-01-01T00:00:00+01:00");
+    assert_eq!(days[31]["count"], 2);
+    assert_eq!(days[0]["count"], 1);
+    let f = s.items("pl", &[("Month", "2019-01")]).await;
+    assert_eq!(number_matched(&f), 2);
+    assert_eq!(f["features"][0]["properties"]["Month"], "2019-01");
 }
