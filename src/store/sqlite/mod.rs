@@ -5,7 +5,8 @@
 //! order so a bounding box reads neighbouring pages) and `r_{generation}` (the R*Tree). An import
 //! fills new tables and switches `generation` in one transaction, so readers see either the old
 //! or the new version, never a mixture, and a crash leaves the old version in place.
-//! Table names are built only from these integers, never from user input.
+//! Table names are built only from these integers, never from user input. After each
+//! write the replaced version's pages go back to the file system ([`space`]).
 
 mod import;
 mod read;
