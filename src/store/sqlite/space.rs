@@ -9,8 +9,9 @@
 //!   [`reclaim`] moves pages into the holes and truncates the file in steps of
 //!   [`VACUUM_STEP_PAGES`], each its own short write transaction. Readers in WAL mode never
 //!   wait for a writer, and one holding a snapshot keeps reading its version to the end.
-//! - The WAL is checkpointed after each write; `TRUNCATE` when no reader holds an older
-//!   snapshot, otherwise `PASSIVE` now and again at the next write or open. The
+//! - The WAL is checkpointed after each write; `TRUNCATE` once readers of older snapshots
+//!   are done (waiting at most [`TRUNCATE_WAIT_MS`]), otherwise `PASSIVE` now and again at
+//!   the next write or open. The
 //!   [`JOURNAL_SIZE_LIMIT`] trims the file whenever SQLite restarts the log.
 //!
 //! Catalogs created before this cannot switch without a full `VACUUM` (a rewrite that
@@ -21,6 +22,8 @@ use rusqlite::Connection;
 
 /// Pages moved per incremental-vacuum transaction (8 MiB at the default 4 KiB page).
 pub const VACUUM_STEP_PAGES: i64 = 2048;
+/// How long a writer waits for older snapshots to end before it truncates the WAL.
+pub const TRUNCATE_WAIT_MS: i64 = 1_000;
 /// Size the WAL file is cut back to when SQLite restarts it.
 pub const JOURNAL_SIZE_LIMIT: i64 = 4 << 20;
 
@@ -78,9 +81,11 @@ pub fn reclaim(conn: &Connection) -> rusqlite::Result<Reclaimed> {
         }
         done.pages_freed = start - left;
     }
-    // TRUNCATE waits for readers of older snapshots; do not make the writer wait for them.
+    // TRUNCATE waits for readers of snapshots older than the checkpoint (readers never wait
+    // for it). A server's requests hold theirs for milliseconds; a slow export may hold one
+    // for minutes, so the writer waits at most TRUNCATE_WAIT_MS and then leaves it for later.
     let busy_timeout: i64 = conn.query_row("PRAGMA busy_timeout", [], |r| r.get(0))?;
-    conn.pragma_update(None, "busy_timeout", 0)?;
+    conn.pragma_update(None, "busy_timeout", TRUNCATE_WAIT_MS)?;
     let truncated = checkpoint(conn, "TRUNCATE");
     conn.pragma_update(None, "busy_timeout", busy_timeout)?;
     done.wal_truncated = truncated?;
