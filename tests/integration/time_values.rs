@@ -176,3 +176,23 @@ async fn month_buckets_follow_the_dataset_zone_regression() {
     assert_eq!(number_matched(&f), 2);
     assert_eq!(f["features"][0]["properties"]["Month"], "2019-01");
 }
+
+/// SQLite's integer division truncates toward zero: before 1970 an afternoon was counted
+/// in the next day's bucket (and the next week's, for a Monday-to-Sunday week).
+#[tokio::test]
+async fn times_before_1970_fall_in_their_own_day_regression() {
+    let s = Server::start().await;
+    let csv =
+        "id,date,lon,lat\na,1969-12-31T15:00:00Z,-2.58,51.45\nb,1970-01-01T09:00:00Z,-2.58,51.45\n";
+    s.import(&request("old", &[s.data.write("old.csv", csv)]));
+    let h = s.json("/collections/old/histogram?bucket=day").await;
+    assert_eq!(
+        h["buckets"],
+        serde_json::json!([
+            {"start": "1969-12-31T15:00:00Z", "end": "1969-12-31T23:59:59Z", "count": 1},
+            {"start": "1970-01-01T00:00:00Z", "end": "1970-01-01T09:00:00Z", "count": 1},
+        ])
+    );
+    let w = s.json("/collections/old/histogram?bucket=week").await;
+    assert_eq!(w["buckets"][0]["count"], 2, "{w}");
+}

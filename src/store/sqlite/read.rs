@@ -101,11 +101,14 @@ impl Snapshot for SqliteSnapshot<'_> {
         // with daylight saving: count per quarter hour (every zone's offset is a multiple
         // of 15 minutes) and give each quarter to the local bucket that holds it.
         let utc = matches!(zone.iana_name(), Some("UTC" | "Etc/UTC"));
+        // SQLite's `/` truncates toward zero, which put the afternoon of 31 December 1969
+        // into 1 January 1970: divide rounding down.
+        let floor_div = |x: &str, n: i64| format!("(({x}) - ((({x}) % {n}) + {n}) % {n}) / {n}");
         let key = match bucket {
-            _ if !utc => "t0 / 900",
-            Bucket::Day => "t0 / 86400",
-            Bucket::Week => "(t0 - 345600) / 604800",
-            Bucket::Month => "strftime('%Y-%m', t0, 'unixepoch')",
+            _ if !utc => floor_div("t0", 900),
+            Bucket::Day => floor_div("t0", 86_400),
+            Bucket::Week => floor_div("t0 - 345600", 604_800),
+            Bucket::Month => "strftime('%Y-%m', t0, 'unixepoch')".to_owned(),
         };
         let joiner = if where_sql.contains(" WHERE ") {
             " AND"
