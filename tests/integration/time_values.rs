@@ -30,6 +30,8 @@ async fn date_only_values_stay_dates_regression() {
     let f = feature_where(&s, "food", "Inspection_Date", "2013-01-31").await;
     assert_eq!(f["properties"]["Inspection_Date"], "2013-01-31", "{f}");
     let fid = f["id"].to_string();
+    // Its time (JSON-FG `time`) is that local day.
+    assert_eq!(f["time"], serde_json::json!({"date": "2013-01-31"}), "{f}");
 
     let csv = text(
         &s,
@@ -94,6 +96,11 @@ async fn month_values_stay_months_regression() {
     let f = feature_where(&s, "uk", "Month", "2018-11").await;
     // Before: "2018-11-01T00:00:00Z".
     assert_eq!(f["properties"]["Month"], "2018-11", "{f}");
+    assert_eq!(
+        f["time"],
+        serde_json::json!({"interval": ["2018-11-01", "2018-11-30"]}),
+        "{f}"
+    );
     let fid = f["id"].to_string();
     let csv = text(&s, "/collections/uk/items?f=csv&limit=1").await;
     assert!(csv.lines().nth(1).unwrap().contains(",2018-11,"), "{csv}");
@@ -175,6 +182,11 @@ async fn month_buckets_follow_the_dataset_zone_regression() {
     let f = s.items("pl", &[("Month", "2019-01")]).await;
     assert_eq!(number_matched(&f), 2);
     assert_eq!(f["features"][0]["properties"]["Month"], "2019-01");
+    // The whole month in Warsaw, not 31 December to 30 January as UTC dates.
+    assert_eq!(
+        f["features"][0]["time"],
+        serde_json::json!({"interval": ["2019-01-01", "2019-01-31"]})
+    );
 }
 
 /// SQLite's integer division truncates toward zero: before 1970 an afternoon was counted
@@ -195,4 +207,23 @@ async fn times_before_1970_fall_in_their_own_day_regression() {
     );
     let w = s.json("/collections/old/histogram?bucket=week").await;
     assert_eq!(w["buckets"][0]["count"], 2, "{w}");
+}
+
+/// An instant is a JSON-FG timestamp in UTC; an event's start and end an interval.
+#[tokio::test]
+async fn instants_and_intervals_are_timestamps() {
+    let s = Server::with_fixture("mpls", "mpls-stops-sample.csv").await;
+    let fc = s.items("mpls", &[("limit", "1")]).await;
+    let t = &fc["features"][0]["time"];
+    let ts = t["timestamp"].as_str().unwrap_or_else(|| panic!("{t}"));
+    assert!(ts.ends_with('Z') && ts.len() == 20, "{t}");
+    let mut req = fixture_request("ev", "nyc-events-sample.csv");
+    req.time = Some("Start Date/Time".into());
+    req.time_end = Some("End Date/Time".into());
+    req.timezone = tessera::ingest::time::parse_zone("America/New_York").unwrap();
+    s.import(&req);
+    let ev = s.items("ev", &[("limit", "1")]).await;
+    let t = &ev["features"][0]["time"]["interval"];
+    let (a, b) = (t[0].as_str().unwrap(), t[1].as_str().unwrap());
+    assert!(a.ends_with('Z') && b.ends_with('Z') && a < b, "{t}");
 }
