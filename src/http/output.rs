@@ -78,14 +78,18 @@ pub fn feature(out: &mut Vec<u8>, ds: &DatasetInfo, f: &StoredFeature, props: Op
 /// "2019-01-31"]}` (ends included), anything else UTC timestamps.
 fn time_member(out: &mut Vec<u8>, ds: &DatasetInfo, t: crate::model::TimeRange) {
     use crate::ingest::time::format_utc;
-    let (start, end) = (format_utc(t.start), format_utc(t.end));
-    let json = match whole_days(ds, t) {
-        Some((d0, d1)) if d0 == d1 => serde_json::json!({ "date": d0.to_string() }),
-        Some((d0, d1)) => serde_json::json!({ "interval": [d0.to_string(), d1.to_string()] }),
-        None if t.start == t.end => serde_json::json!({ "timestamp": start }),
-        None => serde_json::json!({ "interval": [start, end] }),
+    // Only digits, '-', ':', 'T' and 'Z' are written: no JSON escaping is needed.
+    let _ = match whole_days(ds, t) {
+        Some((d0, d1)) if d0 == d1 => write!(out, r#"{{"date":"{d0}"}}"#),
+        Some((d0, d1)) => write!(out, r#"{{"interval":["{d0}","{d1}"]}}"#),
+        None if t.start == t.end => write!(out, r#"{{"timestamp":"{}"}}"#, format_utc(t.start)),
+        None => write!(
+            out,
+            r#"{{"interval":["{}","{}"]}}"#,
+            format_utc(t.start),
+            format_utc(t.end)
+        ),
     };
-    let _ = serde_json::to_writer(&mut *out, &json);
 }
 
 /// The first and last calendar dates of `t` when it runs from a local midnight to the
