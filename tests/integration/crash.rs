@@ -236,12 +236,45 @@ async fn kill_9_during_import_keeps_the_previous_version() {
         "only {kills} of 10 imports were still running when killed"
     );
     import_ok(&f.db, &f.big, "ds");
-    assert_eq!(
-        served_after_restart(&f.db, "ds").await.count,
-        BIG_ROWS as u64
-    );
+    let mut before = served_after_restart(&f.db, "ds").await;
+    assert_eq!(before.count, BIG_ROWS as u64);
+
+    // Kills right after the switch commits, while the replaced version's pages are being
+    // given back: the new version is served whole and the next open finishes the reclaim.
+    let mut after_commit = 0;
+    for round in 0..3 {
+        let old = generation(&f.db);
+        let mut child = import_cmd(&f.db, &f.big, "ds").spawn().expect("spawn");
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while generation(&f.db) == old && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        after_commit += u32::from(kill_9(&mut child));
+        assert_eq!(integrity(&f.db), "ok", "round {round} after the commit");
+        let now = served_after_restart(&f.db, "ds").await;
+        assert_eq!(now.count, BIG_ROWS as u64);
+        assert_ne!(now.etag, before.etag, "the committed import is not served");
+        assert_eq!(freelist(&f.db), 0, "the reopened catalog left freed pages");
+        before = now;
+    }
+    eprintln!("{after_commit} kills of 3 after the commit, during the reclaim");
     import_ok(&f.db, &f.small, "ds");
+    assert_eq!(served_after_restart(&f.db, "ds").await.count, 2_000);
     assert_eq!(integrity(&f.db), "ok");
+}
+
+/// The generation of the tables `ds` is served from: changes when an import commits.
+fn generation(db: &Path) -> i64 {
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+    rusqlite::Connection::open_with_flags(db, flags)
+        .and_then(|c| c.query_row("SELECT gen FROM datasets WHERE id = 'ds'", [], |r| r.get(0)))
+        .unwrap_or(-1)
+}
+
+fn freelist(db: &Path) -> i64 {
+    let conn = rusqlite::Connection::open(db).expect("open");
+    conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))
+        .expect("freelist_count")
 }
 
 /// A `tessera serve` child process and the address it listens on.
