@@ -227,3 +227,19 @@ async fn instants_and_intervals_are_timestamps() {
     let (a, b) = (t[0].as_str().unwrap(), t[1].as_str().unwrap());
     assert!(a.ends_with('Z') && b.ends_with('Z') && a < b, "{t}");
 }
+
+/// Portals often publish dates as `12/30/2014`: a column of them is a date column, not
+/// instants at a midnight in UTC.
+#[tokio::test]
+async fn us_slash_dates_without_a_clock_stay_dates_regression() {
+    let s = Server::start().await;
+    let csv = "id,Inspection Date,Latitude,Longitude\na,12/30/2014,41.88,-87.63\nb,1/2/2015,41.88,-87.63\n";
+    let mut req = request("insp", &[s.data.write("insp.csv", csv)]);
+    req.timezone = tessera::ingest::time::parse_zone("America/Chicago").unwrap();
+    s.import(&req);
+    let q = s.json("/collections/insp/queryables").await;
+    assert_eq!(q["properties"]["Inspection Date"]["format"], "date", "{q}");
+    let f = feature_where(&s, "insp", "Inspection Date", "2014-12-30").await;
+    assert_eq!(f["properties"]["Inspection Date"], "2014-12-30", "{f}");
+    assert_eq!(f["time"], serde_json::json!({"date": "2014-12-30"}), "{f}");
+}
