@@ -46,6 +46,11 @@ pub enum FieldType {
     Boolean,
     /// RFC 3339 instant in UTC, normalised at import from any supported input format.
     Datetime,
+    /// A calendar date (`2014-12-30`), normalised from any date-only input format. Kept a
+    /// date: turning it into an instant would invent a time of day and a zone.
+    Date,
+    /// A calendar month (`2019-01`), as police forces publish crime data.
+    Month,
     String,
 }
 
@@ -56,8 +61,31 @@ impl FieldType {
             FieldType::Number => "number",
             FieldType::Boolean => "boolean",
             FieldType::Datetime => "datetime",
+            FieldType::Date => "date",
+            FieldType::Month => "month",
             FieldType::String => "string",
         }
+    }
+
+    /// Whether values of this type are times (of any precision).
+    pub fn is_time(self) -> bool {
+        matches!(
+            self,
+            FieldType::Datetime | FieldType::Date | FieldType::Month
+        )
+    }
+}
+
+/// How a time value reads to a person: `30 Dec 2014` for a date, `January 2019` for a
+/// month; `None` for anything else (instants and text are shown as they are stored).
+pub fn human_time(ty: FieldType, text: &str) -> Option<String> {
+    let date = |s: &str| s.parse::<jiff::civil::Date>().ok();
+    match ty {
+        FieldType::Date => date(text).map(|d| d.strftime("%-d %b %Y").to_string()),
+        FieldType::Month if text.len() == 7 => date(&format!("{text}-01"))
+            .filter(|d| d.strftime("%Y-%m").to_string() == text)
+            .map(|d| d.strftime("%B %Y").to_string()),
+        _ => None,
     }
 }
 
@@ -222,6 +250,10 @@ pub struct DatasetInfo {
     /// they are numbers given at import, stable for as long as the data is not re-imported.
     #[serde(default)]
     pub source_ids: bool,
+    /// IANA name of the zone in which the input's local dates and times were read
+    /// (`None`: UTC, and catalogs written before the zone was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
 }
 
 impl DatasetInfo {
@@ -230,5 +262,61 @@ impl DatasetInfo {
     }
     pub fn without_geometry_total(&self) -> u64 {
         self.without_geometry.iter().map(|(_, n)| n).sum()
+    }
+    /// The zone the data's local times were read in: calendar days and months of this
+    /// dataset begin and end at midnight there.
+    pub fn zone(&self) -> jiff::tz::TimeZone {
+        self.timezone
+            .as_deref()
+            .and_then(|z| jiff::tz::TimeZone::get(z).ok())
+            .unwrap_or(jiff::tz::TimeZone::UTC)
+    }
+    /// An instant as RFC 3339 in the dataset's zone, with its offset (`Z` in UTC): the
+    /// text starts with the local date, so a day or month of data reads as itself.
+    pub fn format_time(&self, secs: i64) -> String {
+        let zone = self.zone();
+        match jiff::Timestamp::from_second(secs) {
+            Ok(ts) if matches!(zone.iana_name(), Some("UTC" | "Etc/UTC")) => {
+                ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+            }
+            Ok(ts) => ts
+                .to_zoned_datetime(zone)
+                .strftime("%Y-%m-%dT%H:%M:%S%:z")
+                .to_string(),
+            Err(_) => String::new(),
+        }
+    }
+    /// The calendar dates (in [`Self::zone`]) on which the data's time extent starts and
+    /// ends: a whole month of data ends on its last day, not at the next midnight.
+    pub fn time_extent_dates(&self) -> Option<(jiff::civil::Date, jiff::civil::Date)> {
+        let t = self.time_extent?;
+        let zone = self.zone();
+        let date = |s: i64| {
+            jiff::Timestamp::from_second(s)
+                .ok()
+                .map(|ts| zone.to_datetime(ts).date())
+        };
+        Some((date(t.start)?, date(t.end)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_months_read_as_people_write_them() {
+        assert_eq!(
+            human_time(FieldType::Date, "2014-12-30").as_deref(),
+            Some("30 Dec 2014")
+        );
+        assert_eq!(
+            human_time(FieldType::Month, "2019-01").as_deref(),
+            Some("January 2019")
+        );
+        assert_eq!(human_time(FieldType::Month, "2019-13"), None);
+        assert_eq!(human_time(FieldType::Month, "Kraków"), None);
+        assert_eq!(human_time(FieldType::Date, "not a date"), None);
+        assert_eq!(human_time(FieldType::Datetime, "2014-12-30"), None);
     }
 }

@@ -4,7 +4,6 @@ use super::conditional::Validator;
 use super::error::ApiError;
 use super::params::{self, Format, ItemsRequest, ParamSet};
 use super::{AppState, base_url, content_type, html, negotiate, output};
-use crate::ingest::time::format_utc;
 use crate::model::{DatasetId, DatasetInfo, TimeRange};
 use crate::store::Snapshot;
 use axum::extract::{Path, RawQuery, State};
@@ -94,7 +93,7 @@ pub fn collection_json(base: &str, ds: &DatasetInfo) -> Json {
         .unwrap_or_else(|| vec![[-180.0, -90.0, 180.0, 90.0]]);
     let interval = ds
         .time_extent
-        .map(|t| json!([[format_utc(t.start), format_utc(t.end)]]))
+        .map(|t| json!([[ds.format_time(t.start), ds.format_time(t.end)]]))
         .unwrap_or(json!([[null, null]]));
     json!({
         "id": id,
@@ -500,7 +499,7 @@ pub async fn histogram(
         let rows = match span.filter(|s| s.start <= s.end) {
             None => counted,
             Some(span) => {
-                let series = bucket.series(span, MAX_BUCKETS).ok_or_else(|| {
+                let series = bucket.series(span, MAX_BUCKETS, &ds.zone()).ok_or_else(|| {
                     ApiError::bad_param(
                         "bucket",
                         format!(
@@ -513,17 +512,22 @@ pub async fn histogram(
                     counted.iter().map(|(r, n)| (r.start, *n)).collect();
                 series
                     .into_iter()
-                    .map(|r| (r, counts.get(&r.start).copied().unwrap_or(0)))
+                    .map(|r| {
+                        let n = counts.get(&bucket.containing(r.start, &ds.zone()).start);
+                        (r, n.copied().unwrap_or(0))
+                    })
                     .collect()
             }
         };
+        // In the dataset's zone, so that a bucket's text starts with its local date.
+        let rows: Vec<Json> = rows
+            .iter()
+            .map(|(r, n)| json!({"start": ds.format_time(r.start), "end": ds.format_time(r.end), "count": n}))
+            .collect();
         Ok((bucket, rows, total))
     })
     .await?;
-    let buckets: Vec<Json> = rows
-        .iter()
-        .map(|(r, n)| json!({"start": format_utc(r.start), "end": format_utc(r.end), "count": n}))
-        .collect();
+    let buckets = rows;
     Ok(json_response(
         &json!({"bucket": bucket.name(), "buckets": buckets, "total": total}),
         "application/json",

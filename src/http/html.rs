@@ -5,8 +5,7 @@
 //! construction. Links start from `base` (the public URL, `--public-url` or the request's
 //! host), so the pages work behind a proxy under a path prefix.
 
-use crate::ingest::time::format_utc;
-use crate::model::{DatasetInfo, Value};
+use crate::model::{DatasetInfo, FieldType, Value, human_time};
 use crate::store::{StoredFeature, StoredGeometry};
 use maud::{Markup, PreEscaped, html};
 use serde_json::Value as Json;
@@ -54,15 +53,23 @@ pub fn page(title: &str, body: &str) -> String {
     frame(".", title, PreEscaped(body.to_owned()))
 }
 
-fn day(t: i64) -> String {
-    let s = format_utc(t);
-    s.get(..10).unwrap_or(&s).to_owned()
-}
-
+/// The data's period as calendar dates in the dataset's zone (a month of data reads
+/// "November 2018"; otherwise "1 Nov 2018 to 30 Nov 2018", never the next midnight).
 fn time_range(ds: &DatasetInfo) -> String {
-    ds.time_extent.map_or("–".into(), |t| {
-        format!("{} to {}", day(t.start), day(t.end))
-    })
+    let Some((start, end)) = ds.time_extent_dates() else {
+        return "–".into();
+    };
+    let whole_month = start.day() == 1
+        && start.first_of_month() == end.first_of_month()
+        && end == end.last_of_month();
+    if whole_month {
+        return start.strftime("%B %Y").to_string();
+    }
+    format!(
+        "{} to {}",
+        start.strftime("%-d %b %Y"),
+        end.strftime("%-d %b %Y")
+    )
 }
 
 fn collections_table(base: &str, datasets: &[DatasetInfo]) -> Markup {
@@ -171,8 +178,10 @@ pub struct ItemsPage<'a> {
     pub links: &'a [Json],
 }
 
-fn cell(v: &Value) -> String {
+fn cell(ty: FieldType, v: &Value) -> String {
     match v {
+        // maud escapes what this returns.
+        Value::Text(s) if ty.is_time() => human_time(ty, s).unwrap_or_else(|| s.clone()),
         Value::Null => String::new(),
         Value::Integer(i) => i.to_string(),
         Value::Number(x) => x.to_string(),
@@ -226,7 +235,7 @@ pub fn items(p: &ItemsPage<'_>) -> String {
             tbody { @for f in p.features { tr {
                 td { a href={ (c) "/items/" (seg(&f.id)) "?f=html" } { (f.id) } }
                 td { (position(&f.geometry)) }
-                @for v in &f.values { td { (cell(v)) } }
+                @for (field, v) in d.fields.iter().zip(&f.values) { td { (cell(field.ty, v)) } }
             } } }
         } }
     };
@@ -239,7 +248,7 @@ pub fn item(base: &str, d: &DatasetInfo, f: &StoredFeature) -> String {
         h1 { (d.meta.title) " " span.muted { "#" (f.id) } }
         dl {
             dt { "position" } dd { (position(&f.geometry)) }
-            @for (field, v) in d.fields.iter().zip(&f.values) { dt { (field.name) } dd { (cell(v)) } }
+            @for (field, v) in d.fields.iter().zip(&f.values) { dt { (field.name) } dd { (cell(field.ty, v)) } }
         }
         p {
             a href={ (c) "/items/" (seg(&f.id)) "?f=json" } { "GeoJSON" } " · "

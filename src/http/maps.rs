@@ -275,7 +275,7 @@ fn map_config(
         "items": format!("{c}/items"),
         "histogram": format!("{c}/histogram"),
         "bounds": ds.bounds.map(|b| b.to_array()),
-        "time": ds.time_extent.map(|t| [crate::ingest::time::format_utc(t.start), crate::ingest::time::format_utc(t.end)]),
+        "time": ds.time_extent.map(|t| [ds.format_time(t.start), ds.format_time(t.end)]),
         "category": cats.as_ref().map(|(f, values)| json!({
             "field": f,
             "values": values.iter().map(|(v, col, n)| json!({"value": v, "color": col, "count": n})).collect::<Vec<_>>(),
@@ -305,7 +305,7 @@ pub fn catalog_page(base: &str, datasets: &[DatasetInfo]) -> Result<String, ApiE
                 "attribution": d.meta.attribution,
                 "licence": d.meta.licence,
                 "count": d.feature_count,
-                "time": d.time_extent.map(|t| [crate::ingest::time::format_utc(t.start), crate::ingest::time::format_utc(t.end)]),
+                "time": d.time_extent.map(|t| [d.format_time(t.start), d.format_time(t.end)]),
                 "map": format!("{base}/maps/{}", d.id),
                 "api": c,
                 "preview": format!("{c}/preview.svg?v={}", d.version),

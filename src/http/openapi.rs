@@ -22,6 +22,8 @@ pub fn field_schema(ty: FieldType) -> Json {
         FieldType::Number => json!({"type": "number"}),
         FieldType::Boolean => json!({"type": "boolean"}),
         FieldType::Datetime => json!({"type": "string", "format": "date-time"}),
+        FieldType::Date => json!({"type": "string", "format": "date"}),
+        FieldType::Month => json!({"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}),
         FieldType::String => json!({"type": "string"}),
     }
 }

@@ -65,7 +65,50 @@ pub fn feature(out: &mut Vec<u8>, ds: &DatasetInfo, f: &StoredFeature, props: Op
         Some(sel) => sel.iter().for_each(|&i| put(out, i)),
         None => (0..ds.fields.len()).for_each(|i| put(out, i)),
     }
-    out.extend_from_slice(b"}}");
+    out.push(b'}');
+    if let Some(t) = f.time {
+        out.extend_from_slice(br#","time":"#);
+        time_member(out, ds, t);
+    }
+    out.push(b'}');
+}
+
+/// The feature's time as a JSON-FG `time` member, in the precision it has: a whole local
+/// day is `{"date":"2014-12-30"}`, whole days (a month) `{"interval":["2019-01-01",
+/// "2019-01-31"]}` (ends included), anything else UTC timestamps.
+fn time_member(out: &mut Vec<u8>, ds: &DatasetInfo, t: crate::model::TimeRange) {
+    use crate::ingest::time::format_utc;
+    // Only digits, '-', ':', 'T' and 'Z' are written: no JSON escaping is needed.
+    let _ = match whole_days(ds, t) {
+        Some((d0, d1)) if d0 == d1 => write!(out, r#"{{"date":"{d0}"}}"#),
+        Some((d0, d1)) => write!(out, r#"{{"interval":["{d0}","{d1}"]}}"#),
+        None if t.start == t.end => write!(out, r#"{{"timestamp":"{}"}}"#, format_utc(t.start)),
+        None => write!(
+            out,
+            r#"{{"interval":["{}","{}"]}}"#,
+            format_utc(t.start),
+            format_utc(t.end)
+        ),
+    };
+}
+
+/// The first and last calendar dates of `t` when it runs from a local midnight to the
+/// second before a local midnight in the dataset's zone.
+fn whole_days(
+    ds: &DatasetInfo,
+    t: crate::model::TimeRange,
+) -> Option<(jiff::civil::Date, jiff::civil::Date)> {
+    let zone = ds.zone();
+    let local = |s: i64| {
+        jiff::Timestamp::from_second(s)
+            .ok()
+            .map(|ts| zone.to_datetime(ts))
+    };
+    let (start, after) = (local(t.start)?, local(t.end.checked_add(1)?)?);
+    let midnight = jiff::civil::Time::midnight();
+    (t.end > t.start && start.time() == midnight && after.time() == midnight)
+        .then(|| Some((start.date(), after.date().yesterday().ok()?)))
+        .flatten()
 }
 
 /// CSV columns: id, then longitude/latitude for points or a GeoJSON `geometry` column otherwise.

@@ -517,6 +517,15 @@ pub fn parse_typed(name: &str, ty: FieldType, v: &str) -> Result<Value, ApiError
                 .ok_or_else(|| bad("an RFC 3339 date-time"))?;
             Value::Text(crate::ingest::time::format_utc(r.start))
         }
+        // Stored as `YYYY-MM-DD` / `YYYY-MM`, the only text these formats accept.
+        FieldType::Date => TimeFormat::IsoDate
+            .parse(v, &TimeZone::UTC)
+            .map(|_| Value::Text(v.trim().to_owned()))
+            .ok_or_else(|| bad("a date (YYYY-MM-DD)"))?,
+        FieldType::Month => TimeFormat::YearMonth
+            .parse(v, &TimeZone::UTC)
+            .map(|_| Value::Text(v.trim().to_owned()))
+            .ok_or_else(|| bad("a month (YYYY-MM)"))?,
         FieldType::String => Value::Text(v.to_owned()),
     })
 }

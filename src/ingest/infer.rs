@@ -14,6 +14,8 @@ pub struct ColumnInference {
     time_formats: u8,
     non_empty: u64,
     named_like_time: bool,
+    /// Whether any value had a clock time (`:`): `M/D/YYYY` columns without one are dates.
+    clock: bool,
 }
 
 /// The decision for a column: its type, and for date-times the format its values use.
@@ -41,6 +43,7 @@ impl ColumnInference {
             time_formats: TimeFormat::ALL.iter().fold(0, |m, f| m | f.bit()),
             non_empty: 0,
             named_like_time: named_like_time(name),
+            clock: false,
         }
     }
 
@@ -48,6 +51,7 @@ impl ColumnInference {
     pub fn observe(&mut self, v: &str) {
         let v = v.trim();
         self.non_empty += 1;
+        self.clock |= v.contains(':');
         if self.integer && !is_integer(v) {
             self.integer = false;
         }
@@ -64,6 +68,11 @@ impl ColumnInference {
                 }
             }
         }
+    }
+
+    /// Whether any value seen had a clock time.
+    pub fn saw_clock(&self) -> bool {
+        self.clock
     }
 
     pub fn result(&self) -> Inferred {

@@ -138,7 +138,7 @@ pub struct PositionRow {
     pub value: Value,
 }
 
-/// Width of a histogram bucket, in UTC calendar terms.
+/// Width of a histogram bucket, in calendar terms of the dataset's zone.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bucket {
@@ -168,60 +168,57 @@ impl Bucket {
         }
     }
 
-    /// The bucket holding instant `t` (Unix seconds, UTC).
-    pub fn containing(self, t: i64) -> TimeRange {
-        const DAY: i64 = 86_400;
-        const MONDAY_1970_01_05: i64 = 4 * DAY;
-        match self {
-            Bucket::Day => {
-                let start = t.div_euclid(DAY) * DAY;
-                TimeRange {
-                    start,
-                    end: start + DAY - 1,
-                }
-            }
+    /// The bucket holding instant `t` (Unix seconds): the day, ISO week or month of its
+    /// calendar date in `zone`, from local midnight to the second before the next one.
+    pub fn containing(self, t: i64, zone: &TimeZone) -> TimeRange {
+        use jiff::ToSpan;
+        let ts = jiff::Timestamp::from_second(t).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let date = zone.to_datetime(ts).date();
+        let (first, next) = match self {
+            Bucket::Day => (Some(date), date.tomorrow().ok()),
             Bucket::Week => {
-                let start =
-                    (t - MONDAY_1970_01_05).div_euclid(7 * DAY) * 7 * DAY + MONDAY_1970_01_05;
-                TimeRange {
-                    start,
-                    end: start + 7 * DAY - 1,
-                }
+                let back = i64::from(date.weekday().to_monday_zero_offset());
+                let monday = date.checked_sub(back.days()).ok();
+                (monday, monday.and_then(|m| m.checked_add(7.days()).ok()))
             }
-            Bucket::Month => {
-                let utc = jiff::tz::TimeZone::UTC;
-                let ts = jiff::Timestamp::from_second(t).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-                let date = utc.to_datetime(ts).date();
-                let first = jiff::civil::Date::new(date.year(), date.month(), 1).unwrap_or(date);
-                let next = first
-                    .checked_add(jiff::Span::new().months(1))
-                    .unwrap_or(first);
-                let secs = |d: jiff::civil::Date| {
-                    let dt = d.to_datetime(jiff::civil::Time::midnight());
-                    utc.to_ambiguous_timestamp(dt)
-                        .compatible()
-                        .map(|z| z.as_second())
-                        .unwrap_or(t)
-                };
-                TimeRange {
-                    start: secs(first),
-                    end: secs(next) - 1,
-                }
-            }
+            Bucket::Month => (
+                Some(date.first_of_month()),
+                date.last_of_month().tomorrow().ok(),
+            ),
+        };
+        // Midnight that does not exist (a DST gap) moves forward, as at import.
+        let secs = |d: jiff::civil::Date| {
+            zone.to_ambiguous_timestamp(d.to_datetime(jiff::civil::Time::midnight()))
+                .compatible()
+                .map(|z| z.as_second())
+                .ok()
+        };
+        match (first.and_then(secs), next.and_then(secs)) {
+            (Some(start), Some(next)) => TimeRange {
+                start,
+                end: next - 1,
+            },
+            // Only at the ends of the representable range.
+            _ => TimeRange { start: t, end: t },
         }
     }
 
     /// Every bucket from the one holding `span.start` to the one holding `span.end`, in
-    /// order; `None` when there would be more than `max`.
-    pub fn series(self, span: TimeRange, max: usize) -> Option<Vec<TimeRange>> {
+    /// order, the first and last cut to the span; `None` when there would be more than `max`.
+    pub fn series(self, span: TimeRange, max: usize, zone: &TimeZone) -> Option<Vec<TimeRange>> {
         let mut out = Vec::new();
-        let mut b = self.containing(span.start);
+        let mut b = self.containing(span.start, zone);
         while b.start <= span.end {
             if out.len() == max {
                 return None;
             }
-            out.push(b);
-            b = self.containing(b.end + 1);
+            // The first and last buckets are cut to the span: a week bucket must not
+            // make data that ends on 31 January look as if it ran to Sunday 3 February.
+            out.push(TimeRange {
+                start: b.start.max(span.start),
+                end: b.end.min(span.end),
+            });
+            b = self.containing(b.end + 1, zone);
         }
         Some(out)
     }

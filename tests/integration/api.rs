@@ -127,7 +127,8 @@ async fn openapi_document() {
             .unwrap_or_else(|| panic!("no parameter for property `{}`", f.name));
         assert_eq!(p["in"], "query");
     }
-    assert_eq!(params["Month"]["schema"]["format"], "date-time");
+    // A month stays a month (YYYY-MM), not an instant.
+    assert_eq!(params["Month"]["schema"]["pattern"], "^[0-9]{4}-[0-9]{2}$");
     assert_eq!(params["Longitude"]["schema"]["type"], "number");
     assert_eq!(params["Crime type"]["schema"]["type"], "string");
     assert!(doc["paths"]["/collections/uk/items/{featureId}"].is_object());
@@ -204,7 +205,7 @@ async fn queryables_list_typed_properties() {
     assert_eq!(props["Running"]["type"], "boolean");
     assert_eq!(props["Hectare Squirrel Number"]["type"], "integer");
     assert_eq!(props["X"]["type"], "number");
-    assert_eq!(props["Date"]["format"], "date-time");
+    assert_eq!(props["Date"]["format"], "date");
     assert_eq!(props["Unique Squirrel ID"]["type"], "string");
     assert_eq!(props["geometry"]["format"], "geometry-point");
     // One entry per field plus the geometry.

@@ -117,7 +117,7 @@ async fn uk_dataset_checks(s: &Server, id: &str) {
     assert_eq!(missing(&info), 24);
     assert_eq!(info.without_geometry, vec![(NoGeometry::Missing, 24)]);
     assert_eq!(info.geometry_type.as_deref(), Some("Point"));
-    assert_eq!(field_type(&info, "Month"), FieldType::Datetime);
+    assert_eq!(field_type(&info, "Month"), FieldType::Month);
     assert_eq!(
         extent(&info),
         ("2018-11-01T00:00:00Z".into(), "2018-11-30T23:59:59Z".into())
@@ -267,7 +267,7 @@ async fn squirrels_compact_us_dates_and_trap_location_column() {
         !info.source_ids,
         "no id column was given, so ids are numbers"
     );
-    assert_eq!(field_type(&info, "Date"), FieldType::Datetime);
+    assert_eq!(field_type(&info, "Date"), FieldType::Date);
     assert_eq!(field_type(&info, "Location"), FieldType::String);
     assert_eq!(field_type(&info, "Running"), FieldType::Boolean);
     assert_eq!(
@@ -289,7 +289,7 @@ async fn squirrels_compact_us_dates_and_trap_location_column() {
     assert!(expected > 0);
     assert_eq!(number_matched(&day), expected);
     for f in features(&day) {
-        assert_eq!(f["properties"]["Date"], "2018-10-14T00:00:00Z");
+        assert_eq!(f["properties"]["Date"], "2018-10-14");
     }
     // The duplicated squirrel id: ids are not taken from it even when asked for.
     let mut req = fixture_request("sq2", "squirrels-sample.csv");
@@ -368,7 +368,7 @@ async fn sf_inspections_compact_dates_without_coordinates() {
     assert_eq!(report.time_column.as_deref(), Some("date"));
     assert_eq!(report.without_geometry, vec![(NoGeometry::Missing, 100)]);
     let info = c.info("insp").unwrap();
-    assert_eq!(field_type(&info, "date"), FieldType::Datetime);
+    assert_eq!(field_type(&info, "date"), FieldType::Date);
     assert_eq!(field_type(&info, "business_id"), FieldType::Integer);
     assert_eq!(field_type(&info, "Score"), FieldType::Integer);
     assert_eq!(

@@ -4,6 +4,7 @@
 mod adversarial;
 mod api;
 mod cli;
+mod crash;
 mod errors;
 mod fuzz_requests;
 mod gdal;
@@ -13,3 +14,4 @@ mod pages;
 mod props;
 mod support;
 mod tiles;
+mod time_values;

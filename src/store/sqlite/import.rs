@@ -5,7 +5,7 @@
 use super::rows::{self, MEMORY_BUDGET, MemoryRows, Row};
 use super::{Tables, hilbert_key, load_info, read};
 use crate::ingest::infer::{ColumnInference, named_like_time};
-use crate::ingest::time::{TimeFormat, format_utc};
+use crate::ingest::time::TimeFormat;
 use crate::ingest::{self, IngestError, Record};
 use crate::model::{Bounds, DatasetInfo, Field, FieldType, NoGeometry, TimeRange, Value};
 use crate::spatial::Area;
@@ -21,19 +21,22 @@ const STAGE_FIXED: &str = "ord INTEGER PRIMARY KEY, hkey INTEGER, src TEXT, minx
 const STAGE_FIXED_COUNT: usize = 9; // without ord
 const MAX_ERROR_SAMPLES: usize = 10;
 
-/// SQL functions used by the typed copy. `tessera_iso(text, format_mask, zone)` normalises a
-/// date-time to RFC 3339 UTC.
+/// SQL functions used by the typed copy. `tessera_iso(text, format_mask, zone, type)`
+/// normalises a time value to its column type's form (see [`rows::canonical_time`]).
 pub fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
     let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
-    conn.create_scalar_function("tessera_iso", 3, flags, |ctx| {
+    conn.create_scalar_function("tessera_iso", 4, flags, |ctx| {
         let Some(text) = ctx.get::<Option<String>>(0)? else {
             return Ok(None);
         };
         let mask: u8 = ctx.get::<i64>(1)? as u8;
         let zone = TimeZone::get(&ctx.get::<String>(2)?).unwrap_or(TimeZone::UTC);
-        Ok(parse_time(&text, mask, &zone)
-            .map(|r| format_utc(r.start))
-            .or(Some(text)))
+        let ty = match ctx.get::<String>(3)?.as_str() {
+            "date" => FieldType::Date,
+            "month" => FieldType::Month,
+            _ => FieldType::Datetime,
+        };
+        Ok(rows::canonical_time(&text, mask, &zone, ty).or(Some(text)))
     })?;
     // tessera_within(minx, miny, maxx, maxy, area_geojson): the area is parsed once per
     // statement (SQLite keeps it as auxiliary data of the constant argument).
@@ -524,7 +527,7 @@ fn finish(
         .zip(&inference)
         .map(|(name, inf)| Field {
             name: name.clone(),
-            ty: inf.result().ty,
+            ty: rows::field_type(inf),
         })
         .collect();
     let mut decl = Vec::new();
@@ -537,9 +540,14 @@ fn finish(
                 "INTEGER",
                 format!("CASE WHEN c{i} IS NULL THEN NULL ELSE lower(trim(c{i})) = 'true' END"),
             ),
-            FieldType::Datetime => (
+            FieldType::Datetime | FieldType::Date | FieldType::Month => (
                 "TEXT",
-                format!("tessera_iso(c{i}, {}, ?1)", allowed_formats(&f.name)),
+                // The type name is one of Tessera's own identifiers, never input.
+                format!(
+                    "tessera_iso(c{i}, {}, ?1, '{}')",
+                    allowed_formats(&f.name),
+                    f.ty.name()
+                ),
             ),
             FieldType::String => ("TEXT", format!("c{i}")),
         };
@@ -620,6 +628,7 @@ fn finish(
                 .strftime("%Y-%m-%dT%H:%M:%SZ")
                 .to_string(),
             source_ids,
+            timezone: req.timezone.iana_name().map(str::to_owned),
         };
         let json = serde_json::to_string(&info).map_err(|e| StoreError::Config(e.to_string()))?;
         conn.execute(

@@ -5,11 +5,13 @@
 //! order so a bounding box reads neighbouring pages) and `r_{generation}` (the R*Tree). An import
 //! fills new tables and switches `generation` in one transaction, so readers see either the old
 //! or the new version, never a mixture, and a crash leaves the old version in place.
-//! Table names are built only from these integers, never from user input.
+//! Table names are built only from these integers, never from user input. After each
+//! write the replaced version's pages go back to the file system ([`space`]).
 
 mod import;
 mod read;
 mod rows;
+pub mod space;
 
 use super::{Catalog, ImportReport, ImportRequest, Progress, Snapshot, StoreError};
 use crate::model::{DatasetId, DatasetInfo};
@@ -67,6 +69,7 @@ impl SqliteCatalog {
             message: e.to_string(),
         };
         let conn = Connection::open(path).map_err(open_err)?;
+        space::prepare(&conn).map_err(open_err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(open_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -87,6 +90,8 @@ impl SqliteCatalog {
             own_writes: AtomicI64::new(0),
         };
         catalog.drop_orphans()?;
+        // Also finishes the reclaim of a write that was interrupted or found readers.
+        catalog.reclaim(&catalog.writer.lock().unwrap_or_else(|e| e.into_inner()));
         Ok(catalog)
     }
 
@@ -120,6 +125,17 @@ impl SqliteCatalog {
             }
         }
         Ok(())
+    }
+
+    /// Gives back the space of replaced versions after a commit; see [`space`]. The commit
+    /// has happened, so a failure is only logged (the next write or open retries).
+    fn reclaim(&self, conn: &Connection) {
+        match space::reclaim(conn) {
+            Ok(r) => tracing::debug!(?r, "space reclaimed"),
+            Err(e) => {
+                tracing::warn!(error = %e, "reclaiming disk space failed; retried at the next write")
+            }
+        }
     }
 
     fn reader(&self) -> Result<Connection, StoreError> {
@@ -185,6 +201,9 @@ impl Catalog for SqliteCatalog {
         let result = import::run(&mut conn, req, progress);
         // Also after a failure: a needless refresh is cheaper than reasoning about it.
         self.own_writes.fetch_add(1, Ordering::AcqRel);
+        if result.is_ok() {
+            self.reclaim(&conn);
+        }
         result
     }
 
@@ -207,6 +226,7 @@ impl Catalog for SqliteCatalog {
         ))?;
         tx.commit()?;
         self.own_writes.fetch_add(1, Ordering::AcqRel);
+        self.reclaim(&conn);
         Ok(true)
     }
 }

@@ -96,10 +96,19 @@ impl Snapshot for SqliteSnapshot<'_> {
     ) -> Result<Vec<(TimeRange, u64)>, StoreError> {
         let tables = self.tables(ds)?;
         let (where_sql, params) = from_where(tables, q);
+        let zone = ds.zone();
+        // In UTC, calendar buckets are plain arithmetic on t0. Elsewhere midnight moves
+        // with daylight saving: count per quarter hour (every zone's offset is a multiple
+        // of 15 minutes) and give each quarter to the local bucket that holds it.
+        let utc = matches!(zone.iana_name(), Some("UTC" | "Etc/UTC"));
+        // SQLite's `/` truncates toward zero, which put the afternoon of 31 December 1969
+        // into 1 January 1970: divide rounding down.
+        let floor_div = |x: &str, n: i64| format!("(({x}) - ((({x}) % {n}) + {n}) % {n}) / {n}");
         let key = match bucket {
-            Bucket::Day => "t0 / 86400",
-            Bucket::Week => "(t0 - 345600) / 604800",
-            Bucket::Month => "strftime('%Y-%m', t0, 'unixepoch')",
+            _ if !utc => floor_div("t0", 900),
+            Bucket::Day => floor_div("t0", 86_400),
+            Bucket::Week => floor_div("t0 - 345600", 604_800),
+            Bucket::Month => "strftime('%Y-%m', t0, 'unixepoch')".to_owned(),
         };
         let joiner = if where_sql.contains(" WHERE ") {
             " AND"
@@ -113,10 +122,13 @@ impl Snapshot for SqliteSnapshot<'_> {
         let rows = stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| {
             Ok((r.get::<_, rusqlite::types::Value>(0)?, r.get::<_, i64>(1)?))
         })?;
-        let mut out = Vec::new();
+        let mut out: Vec<(TimeRange, u64)> = Vec::new();
         for row in rows {
             let (b, n) = row?;
             let range = match (bucket, b) {
+                (_, rusqlite::types::Value::Integer(q)) if !utc => {
+                    bucket.containing(q.saturating_mul(900), &zone)
+                }
                 (Bucket::Day, rusqlite::types::Value::Integer(d)) => TimeRange {
                     start: d * 86_400,
                     end: d * 86_400 + 86_399,
@@ -136,7 +148,11 @@ impl Snapshot for SqliteSnapshot<'_> {
                 }
                 _ => continue,
             };
-            out.push((range, n as u64));
+            // Quarters arrive in time order, so one bucket's quarters are adjacent.
+            match out.last_mut() {
+                Some((last, count)) if *last == range => *count += n as u64,
+                _ => out.push((range, n as u64)),
+            }
         }
         Ok(out)
     }

@@ -4,7 +4,8 @@
 //! staging 3.6 s + sorted copy 3.1 s before. Inputs over the budget spill into the
 //! staging table, so memory stays bounded whatever the input size.
 
-use crate::ingest::time::format_utc;
+use crate::ingest::infer::ColumnInference;
+use crate::ingest::time::{TimeFormat, format_utc};
 use crate::model::{Bounds, Field, FieldType, TimeRange};
 use jiff::tz::TimeZone;
 use rusqlite::types::Value as SqlValue;
@@ -160,6 +161,43 @@ impl Cursor<'_> {
     }
 }
 
+/// The stored type of an inferred column: date-only and month columns stay dates and
+/// months, so that `2014-12-30` is not served as an instant at a made-up time of day.
+pub fn field_type(inference: &ColumnInference) -> FieldType {
+    let inferred = inference.result();
+    match (inferred.ty, inferred.time_format) {
+        (
+            FieldType::Datetime,
+            Some(TimeFormat::IsoDate | TimeFormat::Compact | TimeFormat::CompactUs),
+        ) => FieldType::Date,
+        // `12/30/2014` in every row: a date column; one `12/30/2014 1:20` makes it instants.
+        (FieldType::Datetime, Some(TimeFormat::UsSlash)) if !inference.saw_clock() => {
+            FieldType::Date
+        }
+        (FieldType::Datetime, Some(TimeFormat::YearMonth)) => FieldType::Month,
+        (ty, _) => ty,
+    }
+}
+
+/// The stored text of a value of a time column of type `ty`: `2014-12-30` in a date
+/// column (whatever format it came in), `2019-01` in a month column, RFC 3339 UTC in a
+/// date-time column. `None` when no allowed format reads it.
+pub fn canonical_time(text: &str, mask: u8, zone: &TimeZone, ty: FieldType) -> Option<String> {
+    let range = super::import::parse_time(text, mask, zone)?;
+    // A date or month starts at local midnight: its calendar date is that of the start,
+    // read in the zone it was parsed in.
+    let local = || {
+        jiff::Timestamp::from_second(range.start)
+            .ok()
+            .map(|ts| zone.to_datetime(ts).date())
+    };
+    match ty {
+        FieldType::Date => Some(local()?.to_string()),
+        FieldType::Month => Some(local()?.strftime("%Y-%m").to_string()),
+        _ => Some(format_utc(range.start)),
+    }
+}
+
 /// Converts a raw cell to its column's type, as the staging path's SQL does.
 fn typed(v: &str, ty: FieldType, time_mask: u8, zone: &TimeZone) -> SqlValue {
     let text = || SqlValue::Text(v.to_owned());
@@ -173,8 +211,9 @@ fn typed(v: &str, ty: FieldType, time_mask: u8, zone: &TimeZone) -> SqlValue {
             .parse::<f64>()
             .map_or_else(|_| text(), SqlValue::Real),
         FieldType::Boolean => SqlValue::Integer(i64::from(v.trim().eq_ignore_ascii_case("true"))),
-        FieldType::Datetime => super::import::parse_time(v, time_mask, zone)
-            .map_or_else(text, |r| SqlValue::Text(format_utc(r.start))),
+        FieldType::Datetime | FieldType::Date | FieldType::Month => {
+            canonical_time(v, time_mask, zone, ty).map_or_else(text, SqlValue::Text)
+        }
         FieldType::String => text(),
     }
 }
@@ -223,6 +262,56 @@ pub fn write_sorted(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_values_keep_their_precision() {
+        let all = TimeFormat::ALL.iter().fold(0, |m, f| m | f.bit());
+        let chicago = TimeZone::get("America/Chicago").unwrap();
+        let warsaw = TimeZone::get("Europe/Warsaw").unwrap();
+        for zone in [&TimeZone::UTC, &chicago, &warsaw] {
+            let c = |s: &str, ty| canonical_time(s, all, zone, ty);
+            assert_eq!(
+                c("2014-12-30", FieldType::Date).as_deref(),
+                Some("2014-12-30")
+            );
+            assert_eq!(
+                c("20141230", FieldType::Date).as_deref(),
+                Some("2014-12-30")
+            );
+            assert_eq!(
+                c("12/30/2014", FieldType::Date).as_deref(),
+                Some("2014-12-30")
+            );
+            assert_eq!(c("2019-01", FieldType::Month).as_deref(), Some("2019-01"));
+            assert_eq!(c("Kraków", FieldType::Date), None);
+        }
+        let c = |s: &str| canonical_time(s, all, &chicago, FieldType::Datetime);
+        assert_eq!(
+            c("12/30/2014 1:00 AM").as_deref(),
+            Some("2014-12-30T07:00:00Z")
+        );
+        // In a date-time column a date-only value is the instant its day starts.
+        assert_eq!(c("12/30/2014").as_deref(), Some("2014-12-30T06:00:00Z"));
+        assert_eq!(
+            c("2014-12-30T00:00:00Z").as_deref(),
+            Some("2014-12-30T00:00:00Z")
+        );
+    }
+
+    #[test]
+    fn us_dates_without_a_clock_are_a_date_column() {
+        let column = |values: &[&str]| {
+            let mut c = ColumnInference::new("Inspection Date");
+            values.iter().for_each(|v| c.observe(v));
+            field_type(&c)
+        };
+        assert_eq!(column(&["12/30/2014", "1/2/2015"]), FieldType::Date);
+        assert_eq!(
+            column(&["12/30/2014", "1/2/2015 3:00 PM"]),
+            FieldType::Datetime
+        );
+        assert_eq!(column(&["2019-01", "2019-02"]), FieldType::Month);
+    }
 
     #[test]
     fn rows_round_trip_and_sort() {
