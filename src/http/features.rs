@@ -1,6 +1,7 @@
 //! OGC API - Features resources: landing page, conformance, collections, items, queryables.
 
 use super::error::ApiError;
+use super::lanes::{self, Deadline, LaneError, Weight};
 use super::params::{self, Format, ItemsRequest, ParamSet};
 use super::{AppState, base_url, content_type, html, negotiate, output};
 use crate::ingest::time::format_utc;
@@ -249,10 +250,11 @@ fn urlencode(s: &str) -> String {
 /// What the blocking part of an items request decided.
 enum ItemsOutcome {
     NotModified(HeaderValue),
-    Csv(DatasetInfo, ItemsRequest, HeaderValue),
+    Csv(DatasetInfo, HeaderValue, super::export::Spooled),
     Page {
         ds: DatasetInfo,
-        req: ItemsRequest,
+        // Boxed to keep the enum small (clippy::large_enum_variant).
+        req: Box<ItemsRequest>,
         tag: HeaderValue,
         format: Format,
         matched: u64,
@@ -260,53 +262,74 @@ enum ItemsOutcome {
     },
 }
 
+/// The blocking part of an items request, all in one snapshot: validate, answer 304
+/// from the ETag without touching rows, else count and read the page or spool the export.
+fn items_in_snapshot(
+    s: &dyn Snapshot,
+    id: &str,
+    q: Option<&str>,
+    headers: &HeaderMap,
+    deadline: &Deadline,
+) -> Result<ItemsOutcome, ApiError> {
+    let ds = dataset(s, id)?;
+    let mut req = params::parse_items(&ds, q, ParamSet::Items)?;
+    params::resolve_within(s, &mut req)?;
+    let format = negotiate(req.format, headers);
+    let tag = etag(&ds, &format!("{:?}|{}", format, q.unwrap_or("")));
+    if not_modified(headers, &tag) {
+        return Ok(ItemsOutcome::NotModified(tag));
+    }
+    if format == Format::Csv {
+        let spooled = super::export::spool_csv(s, &ds, req, deadline)?;
+        return Ok(ItemsOutcome::Csv(ds, tag, spooled));
+    }
+    let matched = s.count(&ds, &req.query)?;
+    let mut features = Vec::new();
+    s.scan(&ds, &req.query, &mut |f| {
+        features.push(f);
+        !deadline.passed()
+    })?;
+    Ok(ItemsOutcome::Page {
+        ds,
+        req: Box::new(req),
+        tag,
+        format,
+        matched,
+        features,
+    })
+}
+
 pub async fn items(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
-) -> Result<Response, ApiError> {
+) -> Result<Response, LaneError> {
     let base = base_url(&state, &headers);
-    let catalog = state.catalog.clone();
-    // One snapshot and one trip to a blocking thread: validate, answer 304 from the ETag
-    // without touching rows, else count and read the page.
-    let outcome = with_snapshot(&state, {
+    // Exports, big, deep and sorted pages take the heavy lane; an export also needs a
+    // delivery slot, taken first so that a full server refuses before scanning.
+    let weight = lanes::items_weight(q.as_deref());
+    let slot = match weight {
+        Weight::Export => Some(state.lanes.export_slot()?),
+        _ => None,
+    };
+    let work = {
         let (q, headers) = (q.clone(), headers.clone());
-        move |s| {
-            let ds = dataset(s, &id)?;
-            let mut req = params::parse_items(&ds, q.as_deref(), ParamSet::Items)?;
-            params::resolve_within(s, &mut req)?;
-            let format = negotiate(req.format, &headers);
-            let tag = etag(&ds, &format!("{:?}|{}", format, q.as_deref().unwrap_or("")));
-            if not_modified(&headers, &tag) {
-                return Ok(ItemsOutcome::NotModified(tag));
-            }
-            if format == Format::Csv {
-                return Ok(ItemsOutcome::Csv(ds, req, tag));
-            }
-            let matched = s.count(&ds, &req.query)?;
-            let mut features = Vec::new();
-            s.scan(&ds, &req.query, &mut |f| {
-                features.push(f);
-                true
-            })?;
-            Ok(ItemsOutcome::Page {
-                ds,
-                req,
-                tag,
-                format,
-                matched,
-                features,
-            })
+        move |s: &dyn Snapshot, deadline: &Deadline| {
+            items_in_snapshot(s, &id, q.as_deref(), &headers, deadline)
         }
-    })
-    .await?;
+    };
+    let outcome = match weight {
+        Weight::Light => with_snapshot(&state, move |s| work(s, &Deadline::none())).await?,
+        _ => state.lanes.run(state.catalog.clone(), work).await?,
+    };
     let (ds, req, tag, format, matched, features) = match outcome {
         ItemsOutcome::NotModified(tag) => {
             return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response());
         }
-        ItemsOutcome::Csv(ds, req, tag) => {
-            return Ok(super::export::csv_export(catalog, ds, req, tag));
+        ItemsOutcome::Csv(ds, tag, spooled) => {
+            let max = state.lanes.config.export_max;
+            return Ok(super::export::csv_response(&ds, tag, spooled, slot, max));
         }
         ItemsOutcome::Page {
             ds,
@@ -471,8 +494,13 @@ pub async fn histogram(
     State(state): State<AppState>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
-) -> Result<Response, ApiError> {
-    let (bucket, rows, total) = with_snapshot(&state, move |s| {
+) -> Result<Response, LaneError> {
+    // Big datasets (or ones the tile side has not seen yet) take the heavy lane.
+    let rows_known = (state.catalog.data_stamp().ok())
+        .and_then(|stamp| state.tiles.known(stamp, &id))
+        .and_then(|d| d.first().map(|d| d.feature_count));
+    let heavy = rows_known.is_none_or(|n| n > lanes::LIGHT_ROWS);
+    let work = move |s: &dyn Snapshot, _: &Deadline| {
         let ds = dataset(s, &id)?;
         let mut req = params::parse_items(&ds, q.as_deref(), ParamSet::Histogram)?;
         params::resolve_within(s, &mut req)?;
@@ -512,8 +540,11 @@ pub async fn histogram(
             }
         };
         Ok((bucket, rows, total))
-    })
-    .await?;
+    };
+    let (bucket, rows, total) = match heavy {
+        true => state.lanes.run(state.catalog.clone(), work).await?,
+        false => with_snapshot(&state, move |s| work(s, &Deadline::none())).await?,
+    };
     let buckets: Vec<Json> = rows
         .iter()
         .map(|(r, n)| json!({"start": format_utc(r.start), "end": format_utc(r.end), "count": n}))

@@ -7,5 +7,6 @@ mod errors;
 mod gdal;
 mod import;
 mod props;
+mod stall;
 mod support;
 mod tiles;
