@@ -246,11 +246,13 @@ impl Lanes {
                 .map_err(|_| LaneError::Busy(self.config.queue_wait))?;
         let limit = self.config.time_limit;
         let deadline = Deadline::after(limit);
-        // Armed while the snapshot runs; emptied before its connection goes back to the
-        // pool, so a late interrupt can never hit another request's query.
-        let armed: Arc<Mutex<Option<Interrupter>>> = Arc::new(Mutex::new(None));
+        let mut cut = Cut {
+            deadline: deadline.clone(),
+            armed: Arc::new(Mutex::new(None)),
+            done: false,
+        };
         let task = tokio::task::spawn_blocking({
-            let (armed, deadline) = (armed.clone(), deadline.clone());
+            let (armed, deadline) = (cut.armed.clone(), deadline.clone());
             move || {
                 let _permit = permit;
                 let snap = catalog.snapshot()?;
@@ -261,17 +263,16 @@ impl Lanes {
             }
         });
         let out = match tokio::time::timeout(limit, task).await {
-            Ok(joined) => joined?,
+            Ok(joined) => {
+                cut.done = true;
+                joined?
+            }
             Err(_) => {
-                deadline.cut.store(true, Ordering::Relaxed);
-                if let Some(interrupt) = lock(&armed).as_ref() {
-                    interrupt();
-                }
                 tracing::warn!(
                     limit_s = limit.as_secs_f64(),
                     "heavy request cut at its time limit"
                 );
-                return Err(LaneError::TooSlow(limit));
+                return Err(LaneError::TooSlow(limit)); // `cut` interrupts as it drops
             }
         };
         // An interrupted query or a scan stopped by the deadline fails in its own words.
@@ -282,6 +283,27 @@ impl Lanes {
                 LaneError::Api(e)
             }
         })
+    }
+}
+
+/// Stops heavy work that nobody waits for any more: at the time limit, or when the
+/// client goes away (axum drops the handler's future), so neither keeps a lane busy.
+struct Cut {
+    deadline: Deadline,
+    /// The snapshot's interrupter while its work runs; emptied before the connection goes
+    /// back to the pool, so a late interrupt can never hit another request's query.
+    armed: Arc<Mutex<Option<Interrupter>>>,
+    done: bool,
+}
+
+impl Drop for Cut {
+    fn drop(&mut self) {
+        if !self.done {
+            self.deadline.cut.store(true, Ordering::Relaxed);
+            if let Some(interrupt) = lock(&self.armed).as_ref() {
+                interrupt();
+            }
+        }
     }
 }
 
