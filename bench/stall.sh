@@ -5,19 +5,23 @@
 # usage: bench/stall.sh [UK_CRIME_DIR [TESSERA_BIN]]
 #   UK_CRIME_DIR  the data.police.uk monthly *.csv.gz (default ../shared/data/uk_police_street_crime)
 #   TESSERA_BIN   default target/release/tessera (cargo build --release)
-# env: ROUNDS=3 SECS=10 CONNS=8 SLOW=20 PORT=18480
-#      EXPORT='/collections/uk-crime/items?f=csv&limit=50000'  (what each slow reader asks)
+# env: ROUNDS=3 SECS=10 CONNS=8 SLOW=20 GREEDY=4 PORT=18480
+#      EXPORT='/collections/uk-crime/items?f=csv&bbox=-3.0,51.2,-2.3,51.6'  (what each slow
+#      reader asks: 42k rows, 11.6 MB, far more than socket buffers hold)
 # Needs wrk, curl, python3 (apt-get install wrk curl python3).
 #
 # Each round runs wrk over a fixed, shuffled list of z10-z15 tiles of the data, first with no
-# other clients, then while SLOW clients hold an export each without reading. Prints one line
-# per run and the medians of the rounds: p99 without, p99 with, ratio. Stops everything it started.
+# other clients, then while SLOW clients hold an export each without reading, then while GREEDY
+# clients download the whole dataset as CSV over and over at full speed. Prints one line per
+# run and the medians of the rounds: p99 alone, with slow readers, with greedy exports, and
+# the ratios. Stops everything it started.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 data=${1:-$repo/../shared/data/uk_police_street_crime}
 bin=${2:-$repo/target/release/tessera}
 rounds=${ROUNDS:-3} secs=${SECS:-10} conns=${CONNS:-8} slow=${SLOW:-20} port=${PORT:-18480}
-export_path=${EXPORT:-/collections/uk-crime/items?f=csv&limit=50000}
+export_path=${EXPORT:-/collections/uk-crime/items?f=csv&bbox=-3.0,51.2,-2.3,51.6}
+greedy=${GREEDY:-4}
 for tool in wrk curl python3; do
   command -v "$tool" >/dev/null || { echo "stall.sh: $tool is missing (apt-get install $tool)" >&2; exit 1; }
 done
@@ -25,9 +29,14 @@ done
 ls "$data"/*.csv.gz >/dev/null || { echo "stall.sh: no *.csv.gz in $data" >&2; exit 1; }
 
 work=$(mktemp -d)
-server='' readers=''
+server='' readers='' greedy_pids=''
+stop_greedy() {
+  for p in $greedy_pids; do kill -- "-$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  greedy_pids=''
+}
 cleanup() {
   [ -n "$readers" ] && kill "$readers" 2>/dev/null || true
+  stop_greedy
   [ -n "$server" ] && kill "$server" 2>/dev/null || true
   wait 2>/dev/null || true
   rm -rf "$work"
@@ -102,17 +111,26 @@ run() {
 run 5 > /dev/null
 
 p99() { sed -E 's/.*p99_ms=([0-9.]+).*/\1/'; }
-without=() with=()
+without=() with=() busy=()
 for r in $(seq 1 "$rounds"); do
-  a=$(run "$secs"); echo "round $r without slow readers: $a"
+  a=$(run "$secs"); echo "round $r alone: $a"
   python3 "$repo/bench/slow_readers.py" 127.0.0.1 "$port" "$export_path" "$slow" 3600 > "$work/readers.out" &
   readers=$!
   for _ in $(seq 1 3000); do grep -q READY "$work/readers.out" 2>/dev/null && break; kill -0 "$readers" || break; sleep 0.1; done
   grep -q READY "$work/readers.out" || { echo "slow readers failed" >&2; exit 1; }
-  b=$(run "$secs"); echo "round $r with $(cat "$work/readers.out"): $b"
+  b=$(run "$secs"); echo "round $r with $slow slow readers ($(cat "$work/readers.out")): $b"
   kill "$readers"; wait "$readers" 2>/dev/null || true; readers=''
-  without+=("$(echo "$a" | p99)") with+=("$(echo "$b" | p99)")
+  greedy_pids='' ; : > "$work/greedy.out"
+  for _ in $(seq 1 "$greedy"); do
+    # Own process group each (setsid), so the kill below also stops the curl in flight.
+    setsid timeout $((secs + 5)) bash -c "while :; do curl -s -o /dev/null --max-time 60 -w '%{http_code}\n' '$base/collections/uk-crime/items?f=csv'; done" >> "$work/greedy.out" &
+    greedy_pids="$greedy_pids $!"
+  done
+  c=$(run "$secs"); echo "round $r with $greedy greedy full exports ($(sort "$work/greedy.out" | uniq -c | tr -s ' \n' ' ')): $c"
+  stop_greedy
+  without+=("$(echo "$a" | p99)") with+=("$(echo "$b" | p99)") busy+=("$(echo "$c" | p99)")
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
-m0=$(median "${without[@]}") m1=$(median "${with[@]}")
-echo "MEDIAN of $rounds rounds: tile p99 ${m0} ms without, ${m1} ms with $slow slow CSV readers, ratio $(awk -v a="$m0" -v b="$m1" 'BEGIN {printf "%.2f", b / a}')"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b / a}'; }
+m0=$(median "${without[@]}") m1=$(median "${with[@]}") m2=$(median "${busy[@]}")
+echo "MEDIAN of $rounds rounds, tile p99: ${m0} ms alone; ${m1} ms with $slow slow CSV readers (ratio $(ratio "$m0" "$m1")); ${m2} ms with $greedy greedy full exports (ratio $(ratio "$m0" "$m2"))"

@@ -25,8 +25,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 #[derive(Debug, Clone, clap::Args)]
 pub struct LaneArgs {
     /// Heavy requests (CSV exports, pages over 1,000 features, sorted or deep pages,
-    /// histograms of big datasets) that may run at once; each holds one blocking thread.
-    #[arg(long, env = "TESSERA_HEAVY_LANES", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    /// histograms of big datasets) that may run at once; each holds one blocking thread
+    /// and one core [default: half the cores, at least 1].
+    #[arg(long, env = "TESSERA_HEAVY_LANES", default_value_t = default_heavy() as u32, hide_default_value = true, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub heavy_lanes: u32,
     /// Seconds a heavy request may wait for a lane before it gets 503 + Retry-After.
     #[arg(long, env = "TESSERA_HEAVY_QUEUE_SECS", default_value_t = 2.0)]
@@ -78,10 +79,17 @@ pub struct LaneConfig {
     pub export_max: Duration,
 }
 
+/// Half the cores: an export scan is core-bound. On 2 cores, with 4 clients downloading
+/// full exports over and over, tile p99 was 2.72x its value alone with 2 lanes and 1.39x
+/// with 1 (bench/stall.sh, medians of 3 rounds); the other half stays for tiles and pages.
+fn default_heavy() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+}
+
 impl Default for LaneConfig {
     fn default() -> Self {
         Self {
-            heavy: 2,
+            heavy: default_heavy(),
             queue_wait: Duration::from_secs(2),
             time_limit: Duration::from_secs(30),
             exports: 32,
@@ -421,7 +429,9 @@ mod tests {
         }
         let t = T::parse_from(["t"]);
         let c = t.lanes.config().unwrap();
-        assert_eq!((c.heavy, c.exports), (2, 32));
+        let d = LaneConfig::default();
+        assert_eq!((c.heavy, c.exports), (d.heavy, d.exports));
+        assert!(c.heavy >= 1);
         let t = T::parse_from(["t", "--heavy-timeout-secs", "0"]);
         assert!(
             t.lanes
