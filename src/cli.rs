@@ -128,6 +128,8 @@ pub struct ServeArgs {
     /// Zoom from which points are drawn one by one (default: chosen per dataset from its density).
     #[arg(long, env = "TESSERA_CLUSTER_ZOOM", value_parser = clap::value_parser!(u8).range(0..=24))]
     pub cluster_zoom: Option<u8>,
+    #[command(flatten)]
+    pub lanes: crate::http::lanes::LaneArgs,
 }
 
 impl ServeArgs {

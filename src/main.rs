@@ -39,6 +39,7 @@ fn main() -> Result<()> {
             }
         }
         Command::Serve(args) => {
+            let lanes = args.lanes.config().map_err(anyhow::Error::msg)?;
             let catalog = SqliteCatalog::open(&args.db.db)?;
             let manifest = args.manifest.clone().or_else(|| {
                 let default = std::path::PathBuf::from("data/tessera.toml");
@@ -47,11 +48,7 @@ fn main() -> Result<()> {
             if let Some(m) = &manifest {
                 cli::refresh_from_manifest(&catalog, m).map_err(anyhow::Error::msg)?;
             }
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                // Each blocking thread may hold a SQLite reader: bound them (tokio's default is 512).
-                .max_blocking_threads(16)
-                .enable_all()
-                .build()?;
+            let runtime = tessera::http::lanes::runtime(&lanes)?;
             let tiles = args.tile_config();
             runtime.block_on(tessera::http::serve(
                 catalog,
@@ -60,6 +57,7 @@ fn main() -> Result<()> {
                 tiles,
                 args.frame_ancestors,
                 args.compress_min_bytes,
+                lanes,
             ))?;
         }
     }

@@ -2,6 +2,7 @@
 
 use super::conditional::Validator;
 use super::error::ApiError;
+use super::lanes::{self, Deadline, LaneError, Weight};
 use super::params::{self, Format, ItemsRequest, ParamSet};
 use super::{AppState, base_url, content_type, html, negotiate, output};
 use crate::model::{DatasetId, DatasetInfo, TimeRange};
@@ -239,10 +240,11 @@ fn urlencode(s: &str) -> String {
 /// What the blocking part of an items request decided.
 enum ItemsOutcome {
     NotModified(Validator),
-    Csv(DatasetInfo, ItemsRequest, Validator),
+    Csv(DatasetInfo, Validator, super::export::Spooled),
     Page {
         ds: DatasetInfo,
-        req: ItemsRequest,
+        // Boxed to keep the enum small (clippy::large_enum_variant).
+        req: Box<ItemsRequest>,
         tag: Validator,
         format: Format,
         matched: u64,
@@ -250,59 +252,81 @@ enum ItemsOutcome {
     },
 }
 
+/// The blocking part of an items request, all in one snapshot: validate, answer 304
+/// from the ETag without touching rows, else count and read the page or spool the export.
+fn items_in_snapshot(
+    s: &dyn Snapshot,
+    id: &str,
+    q: Option<&str>,
+    headers: &HeaderMap,
+    deadline: &Deadline,
+) -> Result<ItemsOutcome, ApiError> {
+    let ds = dataset(s, id)?;
+    let mut req = params::parse_items(&ds, q, ParamSet::Items)?;
+    let area = params::resolve_within(s, &mut req)?;
+    let format = negotiate(req.format, headers);
+    let tag = etag(
+        &ds,
+        &area.unwrap_or_default(),
+        &format!("{:?}|{}", format, q.unwrap_or("")),
+    );
+    if tag.matches(headers) {
+        return Ok(ItemsOutcome::NotModified(tag));
+    }
+    if format == Format::Csv {
+        let spooled = super::export::spool_csv(s, &ds, req, deadline)?;
+        return Ok(ItemsOutcome::Csv(ds, tag, spooled));
+    }
+    let matched = s.count(&ds, &req.query)?;
+    let mut features = Vec::new();
+    s.scan(&ds, &req.query, &mut |f| {
+        features.push(f);
+        !deadline.passed()
+    })?;
+    Ok(ItemsOutcome::Page {
+        ds,
+        req: Box::new(req),
+        tag,
+        format,
+        matched,
+        features,
+    })
+}
+
 pub async fn items(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
-) -> Result<Response, ApiError> {
+) -> Result<Response, LaneError> {
     let base = base_url(&state, &headers);
-    let catalog = state.catalog.clone();
-    // One snapshot and one trip to a blocking thread: validate, answer 304 from the ETag
-    // without touching rows, else count and read the page.
-    let outcome = with_snapshot(&state, {
+    // Exports, big, deep and sorted pages take the heavy lane; an export also needs a
+    // delivery slot, taken first so that a full server refuses before scanning.
+    let weight = lanes::items_weight(q.as_deref());
+    let slot = match weight {
+        Weight::Export => Some(state.lanes.export_slot()?),
+        _ => None,
+    };
+    let work = {
         let (q, headers) = (q.clone(), headers.clone());
-        move |s| {
-            let ds = dataset(s, &id)?;
-            let mut req = params::parse_items(&ds, q.as_deref(), ParamSet::Items)?;
-            let area = params::resolve_within(s, &mut req)?;
-            let format = negotiate(req.format, &headers);
-            let tag = etag(
-                &ds,
-                &area.unwrap_or_default(),
-                &format!("{:?}|{}", format, q.as_deref().unwrap_or("")),
-            );
-            if tag.matches(&headers) {
-                return Ok(ItemsOutcome::NotModified(tag));
-            }
-            if format == Format::Csv {
-                return Ok(ItemsOutcome::Csv(ds, req, tag));
-            }
-            let matched = s.count(&ds, &req.query)?;
-            let mut features = Vec::new();
-            s.scan(&ds, &req.query, &mut |f| {
-                features.push(f);
-                true
-            })?;
-            Ok(ItemsOutcome::Page {
-                ds,
-                req,
-                tag,
-                format,
-                matched,
-                features,
-            })
+        move |s: &dyn Snapshot, deadline: &Deadline| {
+            items_in_snapshot(s, &id, q.as_deref(), &headers, deadline)
         }
-    })
-    .await?;
+    };
+    let outcome = match weight {
+        Weight::Light => with_snapshot(&state, move |s| work(s, &Deadline::none())).await?,
+        _ => state.lanes.run(state.catalog.clone(), work).await?,
+    };
     let (ds, req, tag, format, matched, features) = match outcome {
         ItemsOutcome::NotModified(tag) => return Ok(tag.not_modified()),
-        ItemsOutcome::Csv(ds, req, tag) => {
-            return Ok(super::export::csv_export(
-                catalog,
-                ds,
-                req,
+        ItemsOutcome::Csv(ds, tag, spooled) => {
+            let max = state.lanes.config.export_max;
+            return Ok(super::export::csv_response(
+                &ds,
                 tag.header_value(),
+                spooled,
+                slot,
+                max,
             ));
         }
         ItemsOutcome::Page {
@@ -476,8 +500,13 @@ pub async fn histogram(
     State(state): State<AppState>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
-) -> Result<Response, ApiError> {
-    let (bucket, rows, total) = with_snapshot(&state, move |s| {
+) -> Result<Response, LaneError> {
+    // Big datasets (or ones the tile side has not seen yet) take the heavy lane.
+    let rows_known = (state.catalog.data_stamp().ok())
+        .and_then(|stamp| state.tiles.known(stamp, &id))
+        .and_then(|d| d.first().map(|d| d.feature_count));
+    let heavy = rows_known.is_none_or(|n| n > lanes::LIGHT_ROWS);
+    let work = move |s: &dyn Snapshot, _: &Deadline| {
         let ds = dataset(s, &id)?;
         let mut req = params::parse_items(&ds, q.as_deref(), ParamSet::Histogram)?;
         params::resolve_within(s, &mut req)?;
@@ -499,15 +528,17 @@ pub async fn histogram(
         let rows = match span.filter(|s| s.start <= s.end) {
             None => counted,
             Some(span) => {
-                let series = bucket.series(span, MAX_BUCKETS, &ds.zone()).ok_or_else(|| {
-                    ApiError::bad_param(
-                        "bucket",
-                        format!(
-                            "more than {MAX_BUCKETS} {} buckets: choose a wider bucket",
-                            bucket.name()
-                        ),
-                    )
-                })?;
+                let series = bucket
+                    .series(span, MAX_BUCKETS, &ds.zone())
+                    .ok_or_else(|| {
+                        ApiError::bad_param(
+                            "bucket",
+                            format!(
+                                "more than {MAX_BUCKETS} {} buckets: choose a wider bucket",
+                                bucket.name()
+                            ),
+                        )
+                    })?;
                 let counts: std::collections::HashMap<i64, u64> =
                     counted.iter().map(|(r, n)| (r.start, *n)).collect();
                 series
@@ -525,9 +556,11 @@ pub async fn histogram(
             .map(|(r, n)| json!({"start": ds.format_time(r.start), "end": ds.format_time(r.end), "count": n}))
             .collect();
         Ok((bucket, rows, total))
-    })
-    .await?;
-    let buckets = rows;
+    };
+    let (bucket, buckets, total) = match heavy {
+        true => state.lanes.run(state.catalog.clone(), work).await?,
+        false => with_snapshot(&state, move |s| work(s, &Deadline::none())).await?,
+    };
     Ok(json_response(
         &json!({"bucket": bucket.name(), "buckets": buckets, "total": total}),
         "application/json",

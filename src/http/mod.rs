@@ -8,6 +8,7 @@ pub mod error;
 mod export;
 mod features;
 mod html;
+pub mod lanes;
 pub(crate) mod maps;
 mod openapi;
 mod output;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub frame_ancestors: String,
     /// Bodies smaller than this go out uncompressed, tiles included.
     pub compress_min_bytes: u16,
+    /// The heavy lane: exports and big requests, bounded and timed (see [`lanes`]).
+    pub lanes: Arc<lanes::Lanes>,
 }
 
 /// Below this size compression saves too little to pay for itself: such a body fits in
@@ -58,6 +61,7 @@ impl AppState {
             tiles: Arc::new(Renderer::new(tiles)),
             frame_ancestors: "*".into(),
             compress_min_bytes: DEFAULT_COMPRESS_MIN_BYTES,
+            lanes: Arc::default(),
         }
     }
 }
@@ -132,13 +136,17 @@ pub async fn serve<C: Catalog + 'static>(
     tiles: TileConfig,
     frame_ancestors: String,
     compress_min_bytes: u16,
+    lanes: lanes::LaneConfig,
 ) -> std::io::Result<()> {
     let mut state = AppState::new(Arc::new(catalog), public_url, tiles);
     state.frame_ancestors = frame_ancestors;
     state.compress_min_bytes = compress_min_bytes;
+    let write_idle = lanes.write_idle;
+    state.lanes = Arc::new(lanes::Lanes::new(lanes));
     warm_up(&state);
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!("serving on http://{}", listener.local_addr()?);
+    let listener = lanes::TimeoutListener::new(listener, write_idle);
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await

@@ -123,7 +123,15 @@ pub trait Snapshot {
         field: usize,
         n: usize,
     ) -> Result<Vec<(Value, u64)>, StoreError>;
+    /// A way to cut this snapshot's running query short from another thread (it then
+    /// fails with an error), for request time limits; `None` if the store has none.
+    fn interrupter(&self) -> Option<Interrupter> {
+        None
+    }
 }
+
+/// Interrupts the query a snapshot is running, if any; calling it while none runs is harmless.
+pub type Interrupter = Box<dyn Fn() + Send + Sync>;
 
 /// One feature reduced to what point tiles need.
 #[derive(Debug, Clone, PartialEq)]

@@ -12,6 +12,7 @@ mod hostile_requests;
 mod import;
 mod pages;
 mod props;
+mod stall;
 mod support;
 mod tiles;
 mod time_values;

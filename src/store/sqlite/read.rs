@@ -246,6 +246,13 @@ impl Snapshot for SqliteSnapshot<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    fn interrupter(&self) -> Option<crate::store::Interrupter> {
+        // sqlite3_interrupt: the running statement fails with SQLITE_INTERRUPT; a call
+        // while none runs is cleared when the next statement starts.
+        let handle = self.conn().get_interrupt_handle();
+        Some(Box::new(move || handle.interrupt()))
+    }
+
     fn feature(&self, ds: &DatasetInfo, id: &str) -> Result<Option<StoredFeature>, StoreError> {
         let tables = self.tables(ds)?;
         let generation = tables.generation;
