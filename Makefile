@@ -1,5 +1,5 @@
 # The one gate: what CI runs and what you run before a commit.
-.PHONY: ci fmt lint test doc browser
+.PHONY: ci fmt lint test doc browser api-fuzz
 
 ci: fmt lint test doc
 
@@ -21,3 +21,9 @@ doc:
 browser:
 	cargo build
 	bash tests/browser/run.sh
+
+# schemathesis (PyPI, pinned, in a venv under target/) against the server's own /api
+# document: no 5xx, and every answer conforms to the document. Bounded, fixed seed.
+api-fuzz:
+	cargo build
+	bash tests/schemathesis/run.sh
