@@ -6,13 +6,13 @@
 //! request name (traversal, NUL, a 10 KB name) can reach the file system or fail with
 //! an I/O error: what is not in the table is a 404.
 
+use super::conditional::Validator;
 use super::error::ApiError;
 use axum::extract::Path;
 use axum::extract::rejection::PathRejection;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use rust_embed::{EmbeddedFile, RustEmbed};
-use std::fmt::Write as _;
 
 /// `assets/`: served under `/assets`; its `fonts/` also under `/fonts`. `debug-embed`
 /// is on, so debug builds embed too and behave like the release binary.
@@ -75,28 +75,33 @@ fn clean(p: &str) -> Option<&str> {
 }
 
 fn respond(name: &str, file: &EmbeddedFile, headers: &HeaderMap) -> Response {
-    let tag = strong_etag(&file.metadata.sha256_hash());
-    let common = [
-        (header::ETAG, tag.clone()),
-        (
-            header::CACHE_CONTROL,
-            HeaderValue::from_static(CACHE_CONTROL),
-        ),
-    ];
-    if none_match(headers, &tag) {
-        return (StatusCode::NOT_MODIFIED, common).into_response();
+    // The file's SHA-256, computed when the binary was built, names its bytes.
+    let tag = Validator::strong(&[&file.metadata.sha256_hash()]);
+    let cache = (
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(CACHE_CONTROL),
+    );
+    if tag.matches(headers) {
+        let mut r = tag.not_modified();
+        r.headers_mut().insert(cache.0, cache.1);
+        return r;
     }
     let ty = HeaderValue::from_str(content_type(name, file.metadata.mimetype()))
         .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    // Embedded bytes are 'static: served without a copy per request.
+    let body = match &file.data {
+        std::borrow::Cow::Borrowed(b) => axum::body::Body::from(axum::body::Bytes::from_static(b)),
+        std::borrow::Cow::Owned(v) => axum::body::Body::from(v.clone()),
+    };
     (
-        common,
+        [(header::ETAG, tag.header_value()), cache],
         [(header::CONTENT_TYPE, ty)],
-        file.data.clone().into_owned(),
+        body,
     )
         .into_response()
 }
 
-/// Media types browsers insist on (module scripts must be JavaScript, style sheets CSS)
+/// Content types for the kinds of file the front end uses, where the guess is too vague
 /// and those `mime_guess` does not know (glyph PBFs).
 fn content_type<'a>(name: &str, guessed: &'a str) -> &'a str {
     match name.rsplit_once('.').map(|(_, e)| e) {
@@ -108,29 +113,6 @@ fn content_type<'a>(name: &str, guessed: &'a str) -> &'a str {
         Some("txt" | "md") => "text/plain; charset=utf-8",
         _ => guessed,
     }
-}
-
-/// A strong validator from the file's SHA-256 (computed when the binary is built):
-/// stable across runs, machines and Rust releases, unlike `DefaultHasher`.
-pub fn strong_etag(hash: &[u8]) -> HeaderValue {
-    let mut t = String::with_capacity(34);
-    t.push('"');
-    for b in hash.iter().take(16) {
-        let _ = write!(t, "{b:02x}");
-    }
-    t.push('"');
-    HeaderValue::from_str(&t).unwrap_or(HeaderValue::from_static("\"0\""))
-}
-
-/// If-None-Match uses the weak comparison (RFC 9110 13.1.2): `W/` prefixes do not count.
-pub fn none_match(headers: &HeaderMap, tag: &HeaderValue) -> bool {
-    let ours = tag.to_str().unwrap_or("").trim_start_matches("W/");
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim() == "*" || t.trim().trim_start_matches("W/") == ours)
 }
 
 #[cfg(test)]

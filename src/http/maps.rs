@@ -1,6 +1,7 @@
 //! What people see: MapLibre styles filled from the embedded `styles/` templates, the map
 //! and catalog pages (markup in [`super::pages`]) and the dataset previews.
 
+use super::conditional::Validator;
 use super::error::ApiError;
 use super::features::{dataset, with_snapshot};
 use super::{AppState, assets, base_url, content_type, pages};
@@ -8,7 +9,7 @@ use crate::model::{DatasetInfo, DatasetKind, Value};
 use crate::render::cache::TileCache;
 use crate::store::Snapshot;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value as Json, json};
 use std::sync::Arc;
@@ -202,13 +203,15 @@ pub async fn get_style(
 /// `no-cache`: the body changes with the data at the same URL, so clients revalidate
 /// (cheap: the server answers from its memo).
 fn cached_response(headers: &HeaderMap, ty: &'static str, body: &Arc<Vec<u8>>) -> Response {
-    let tag = pages::etag_of(body);
+    let tag = Validator::strong(&[body.as_slice()]);
     let cc = (header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    if assets::none_match(headers, &tag) {
-        return (StatusCode::NOT_MODIFIED, [(header::ETAG, tag), cc]).into_response();
+    if tag.matches(headers) {
+        let mut r = tag.not_modified();
+        r.headers_mut().insert(cc.0, cc.1);
+        return r;
     }
     (
-        [content_type(ty), (header::ETAG, tag), cc],
+        [content_type(ty), (header::ETAG, tag.header_value()), cc],
         body.as_ref().clone(),
     )
         .into_response()

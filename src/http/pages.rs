@@ -13,10 +13,8 @@
 use super::error::ApiError;
 use super::html::DOCTYPE;
 use crate::render::cache::TileCache;
-use axum::http::HeaderValue;
 use maud::{Markup, PreEscaped, html};
 use serde_json::Value as Json;
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
@@ -175,11 +173,6 @@ pub fn catalog_html(base: &str, data: &Json) -> String {
         }
     }
     .into_string()
-}
-
-/// A strong ETag for a computed body: its SHA-256 (stable across runs and releases).
-pub fn etag_of(body: &[u8]) -> HeaderValue {
-    super::assets::strong_etag(&Sha256::digest(body))
 }
 
 /// The bytes cached under `key`, else those `make` computes (then cached). One caller

@@ -10,32 +10,16 @@
 # examples per operation (about 3 minutes on a loaded 2-core machine).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-bin=${TESSERA_BIN:-$root/target/debug/tessera}
 venv=${SCHEMATHESIS_VENV:-$root/target/schemathesis-venv}
 version=4.32.5
 examples=${SCHEMATHESIS_EXAMPLES:-50}
-work=$(mktemp -d)
-log=$work/serve.log
 
 if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$version"; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q "schemathesis==$version"
 fi
 
-cd "$root"
-"$bin" serve --db "$work/catalog.db" --manifest data/tessera.toml --listen 127.0.0.1:0 >"$log" 2>&1 &
-pid=$!
-cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-base=""
-for _ in $(seq 1 600); do
-  base=$(grep -o 'serving on http://[0-9.:]*' "$log" | head -1 | sed 's/serving on //') || true
-  [ -n "$base" ] && curl -sf "$base/conformance" >/dev/null && break
-  kill -0 "$pid" 2>/dev/null || { echo "tessera serve exited:"; cat "$log"; exit 1; }
-  sleep 0.5
-done
-[ -n "$base" ] || { echo "tessera serve did not start:"; cat "$log"; exit 1; }
-echo "server at $base"
+. "$root/tests/demo-server.sh"
 
 status=0
 cd "$work" # schemathesis writes its state into the current directory
