@@ -97,7 +97,7 @@ fn insert_map_paths(paths: &mut serde_json::Map<String, Json>, ds: &DatasetInfo)
     paths.insert(
         format!("/collections/{id}/histogram"),
         json!({"get": {"summary": format!("Feature counts over time of {}", ds.meta.title),
-            "parameters": hist, "responses": ok_as("Counts per time bucket", &["application/json"], "Histogram")}}),
+            "parameters": hist, "responses": heavy(ok_as("Counts per time bucket", &["application/json"], "Histogram"))}}),
     );
     paths.insert(
         format!("/tiles/{id}"),
@@ -130,6 +130,13 @@ fn ok(description: &str, types: &[&str]) -> Json {
     // 414 and 431: a request target over 8 KiB or headers over 16 KiB (params::limit_request).
     json!({"200": {"description": description, "content": content},
            "400": problem, "404": problem, "414": problem, "431": problem})
+}
+
+/// Adds the answers of work that takes the heavy lane (src/http/lanes.rs): 503 with
+/// `Retry-After` when the lane is full or the request ran past its time limit.
+fn heavy(mut responses: Json) -> Json {
+    responses["503"] = json!({"$ref": "#/components/responses/Problem"});
+    responses
 }
 
 /// [`ok`] with the schema (a `#/components/schemas` name) of its first media type, so
@@ -206,7 +213,7 @@ pub fn build(base: &str, datasets: &[DatasetInfo]) -> Json {
             json!({"get": {
                 "summary": format!("Features of {}", ds.meta.title),
                 "parameters": items_params(ds, PAGE_PARAMS),
-                "responses": ok_as("A page of features (GeoJSON), or all matches as CSV", &["application/geo+json", "text/html", "text/csv"], "FeatureCollection"),
+                "responses": heavy(ok_as("A page of features (GeoJSON), or all matches as CSV", &["application/geo+json", "text/html", "text/csv"], "FeatureCollection")),
             }}),
         );
         paths.insert(
