@@ -17,13 +17,14 @@ doc:
 	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 
 # Map pages in headless Chromium against a real server (needs Debian chromium and
-# node; .ci/run installs them). Uses the debug binary built by `make test`.
+# node; .ci/run installs them). `--all-targets` resolves features as `make test` does, so
+# after it the debug binary is already built and nothing is compiled again.
 browser:
-	cargo build
+	cargo build --all-targets
 	bash tests/browser/run.sh
 
 # schemathesis (PyPI, pinned, in a venv under target/) against the server's own /api
 # document: no 5xx, and every answer conforms to the document. Bounded, fixed seed.
 api-fuzz:
-	cargo build
+	cargo build --all-targets
 	bash tests/schemathesis/run.sh
