@@ -251,3 +251,44 @@ fn datasets_lists_and_delete_removes() {
     let err = fails(&tessera(&db, &["delete", "Not Valid"]));
     assert!(err.contains("Not Valid"), "{err}");
 }
+
+/// Regression: text columns starting with `Kraków`, `Gdańsk` or `2024年` made the time
+/// inference slice inside a character, and `tessera import` panicked (exit 101).
+#[test]
+fn import_of_multibyte_text_columns_regression_krakow() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db");
+    let csv = dir.path().join("pl.csv");
+    std::fs::write(
+        &csv,
+        "city,date,note,longitude,latitude\n\
+         Kraków,2024年,Zażółć gęślą jaźń,19.94,50.06\n\
+         Gdańsk,2024年1月,🚲 مرحبا,18.65,54.35\n\
+         Łódź,2024-0ó,e\u{301}\u{202e}x,19.46,51.76\n",
+    )
+    .unwrap();
+    let report = ok(&tessera(
+        &db,
+        &["import", csv.to_str().unwrap(), "--dataset", "pl"],
+    ));
+    assert!(report.contains("read 3 rows, imported 3"), "{report}");
+    let tc = tessera::store::sqlite::SqliteCatalog::open(&db).unwrap();
+    use tessera::store::Catalog;
+    let snap = tc.snapshot().unwrap();
+    let ds = snap
+        .dataset(&tessera::model::DatasetId::parse("pl").unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(ds.time_extent, None, "none of these values is a time");
+    let mut cities = Vec::new();
+    snap.scan(&ds, &Default::default(), &mut |f| {
+        cities.push(format!("{:?}", f.values[0]));
+        true
+    })
+    .unwrap();
+    cities.sort();
+    assert_eq!(
+        cities,
+        ["Text(\"Gdańsk\")", "Text(\"Kraków\")", "Text(\"Łódź\")"]
+    );
+}
