@@ -75,8 +75,10 @@ fn clean(p: &str) -> Option<&str> {
 }
 
 fn respond(name: &str, file: &EmbeddedFile, headers: &HeaderMap) -> Response {
-    // The file's SHA-256, computed when the binary was built, names its bytes.
-    let tag = Validator::strong(&[&file.metadata.sha256_hash()]);
+    // The file's SHA-256, computed when the binary was built, names its content. Weak:
+    // the compression layer sends the same tag on its gzip and br bodies, and a strong tag
+    // must name one sequence of bytes (RFC 9110 8.8.1).
+    let tag = Validator::weak(&[&file.metadata.sha256_hash()]);
     let cache = (
         header::CACHE_CONTROL,
         HeaderValue::from_static(CACHE_CONTROL),

@@ -7,7 +7,8 @@
 //!
 //! - **Feature pages and single features send weak tags** (`W/"…"`): the same page can
 //!   be served in several content codings by the compression layer, and its
-//!   `timeStamp` changes, so the bytes are not identical, only equivalent.
+//!   `timeStamp` changes, so the bytes are not identical, only equivalent. Assets,
+//!   styles and map pages are weak for the first reason.
 //! - **Tiles send strong tags**: the bytes are cached and the tag is made from a key that
 //!   includes the content coding, so a tag names exactly one sequence of bytes.
 //!

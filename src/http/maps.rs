@@ -199,11 +199,12 @@ pub async fn get_style(
     Ok(cached_response(&headers, "application/json", &body))
 }
 
-/// A computed body with a strong ETag from its content, or 304 when the client has it.
+/// A computed body with an ETag from its content, or 304 when the client has it. Weak, as
+/// for assets: the compression layer may send it in several codings under one tag.
 /// `no-cache`: the body changes with the data at the same URL, so clients revalidate
 /// (cheap: the server answers from its memo).
 fn cached_response(headers: &HeaderMap, ty: &'static str, body: &Arc<Vec<u8>>) -> Response {
-    let tag = Validator::strong(&[body.as_slice()]);
+    let tag = Validator::weak(&[body.as_slice()]);
     let cc = (header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     if tag.matches(headers) {
         let mut r = tag.not_modified();
