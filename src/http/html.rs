@@ -26,19 +26,28 @@ fn seg(s: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The `<head>` every page shares: charset, viewport, title, icon, the stylesheets (names
+/// under `/assets/`) and what the page adds (its data block and script).
+pub fn head(root: &str, title: &str, stylesheets: &[&str], extra: Markup) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) }
+            link rel="icon" href={ (root) "/assets/favicon.svg" } type="image/svg+xml";
+            @for css in stylesheets { link rel="stylesheet" href={ (root) "/assets/" (css) }; }
+            (extra)
+        }
+    }
+}
+
 /// The page frame. `root` is the base URL, or `.` for pages at the top level whose
 /// handlers have no base at hand (a relative link then resolves under any prefix).
 fn frame(root: &str, title: &str, body: Markup) -> String {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width,initial-scale=1";
-                title { (title) " · Tessera" }
-                link rel="icon" href={ (root) "/assets/favicon.svg" } type="image/svg+xml";
-                link rel="stylesheet" href={ (root) "/assets/pages.css" };
-            }
+            (head(root, &format!("{title} · Tessera"), &["pages.css"], html! {}))
             body {
                 header { a href={ (root) "/" } { "Tessera" } }
                 main { (body) }

@@ -11,7 +11,7 @@
 //! one key wait for the first to finish instead of each running the query.
 
 use super::error::ApiError;
-use super::html::DOCTYPE;
+use super::html::{DOCTYPE, head};
 use crate::render::cache::TileCache;
 use maud::{Markup, PreEscaped, html};
 use serde_json::Value as Json;
@@ -43,16 +43,10 @@ pub fn map_html(base: &str, title: &str, config: &Json) -> String {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " – Tessera map" }
-                link rel="icon" href={ (base) "/assets/favicon.svg" } type="image/svg+xml";
-                link rel="stylesheet" href={ (base) "/assets/vendor/maplibre-gl/maplibre-gl.css" };
-                link rel="stylesheet" href={ (base) "/assets/map.css" };
+            (head(base, &format!("{title} – Tessera map"), &["vendor/maplibre-gl/maplibre-gl.css", "map.css"], html! {
                 script type="application/json" id="tessera-config" { (script_json(config)) }
                 script type="module" src={ (base) "/assets/map.js" } {}
-            }
+            }))
             body.tessera-map-page {
                 a.skip-link href="#map" { "Skip to the map" }
                 header.site-header #site-header {
@@ -144,15 +138,10 @@ pub fn catalog_html(base: &str, data: &Json) -> String {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) }
-                link rel="icon" href={ (base) "/assets/favicon.svg" } type="image/svg+xml";
-                link rel="stylesheet" href={ (base) "/assets/catalog.css" };
+            (head(base, title, &["catalog.css"], html! {
                 script type="application/json" id="tessera-catalog" { (script_json(data)) }
                 script type="module" src={ (base) "/assets/catalog.js" } {}
-            }
+            }))
             body {
                 header.site-header {
                     h1 { (title) }

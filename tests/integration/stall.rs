@@ -239,17 +239,19 @@ async fn slow_readers_and_light_load(config: LaneConfig) {
 
     // The slow readers leave: their slots come back and exports work again.
     drop(slow);
+    export_works_again(&s, export, 20_000, "exports stay refused").await;
+}
+
+/// Waits (up to 20 s) until `export` is answered 200 with all `rows`, else fails with `why`.
+async fn export_works_again(s: &Server, export: &str, rows: usize, why: &str) {
     let start = Instant::now();
     loop {
         let (status, _, body) = s.get(export).await.unwrap();
         if status == 200 {
-            assert_eq!(bytecount_lines(&body), 1 + 20_000);
-            break;
+            assert_eq!(bytecount_lines(&body), 1 + rows);
+            return;
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "exports stay refused"
-        );
+        assert!(start.elapsed() < Duration::from_secs(20), "{why}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -273,19 +275,7 @@ async fn slow_csv_reader_is_disconnected_after_write_idle_and_frees_its_slot() {
     let (mut stalled, head) = slow_reader(s.addr, export).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert_eq!(s.get(export).await.unwrap().0, 503, "the one slot is taken");
-    let start = Instant::now();
-    loop {
-        let (status, _, body) = s.get(export).await.unwrap();
-        if status == 200 {
-            assert_eq!(bytecount_lines(&body), 1 + 20_000);
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "the idle reader kept its slot"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    export_works_again(&s, export, 20_000, "the idle reader kept its slot").await;
     // What the stalled client finally reads is cut short: never a clean, complete file.
     let mut rest = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(20), stalled.read_to_end(&mut rest)).await;
