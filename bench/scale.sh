@@ -190,6 +190,10 @@ for lab in dict.fromkeys(r["label"] for r in res):
           f"{med(lab, 'p50_us')/1000:.2f} ms, median p99 {med(lab, 'p99_us')/1000:.2f} ms "
           f"[{' '.join('%.1f' % (int(r['p99_us'])/1000) for r in rs)}], max {max(int(r['max_us']) for r in rs)/1000:.0f} ms, "
           f"load1 [{' '.join(r['load1'] for r in rs)}], non-2xx+errors {bad(lab)}" + ("   <-- INVALID" if bad(lab) else ""))
+    # wrk gives up on a request after 2 s and leaves it out of the latencies: past 1% of them, p99 is > 2 s
+    slow = sum(int(r["errors_timeout"]) for r in rs) / max(sum(int(r["requests"]) for r in rs), 1)
+    if slow > 0.01:
+        print(f"   {lab}: {100 * slow:.1f}% of requests hit wrk's 2 s timeout, so the true p99 is above 2 s")
 def ratio(a, b, key):
     fa, fb = float(facts[a][key]), float(facts[b][key])
     return f"{fa / fb:.2f}x" if fb else "n/a"
