@@ -13,17 +13,18 @@
 # Usage: bench/archives.sh TESSERA_BIN [BENCH_DATA]
 # Environment (all optional):
 #   ROUNDS=3 SECS=15 CONNS=8 WARMUP=5 SAMPLE=20   MARTIN_BIN=/opt/martin/bin/martin
-#   TESSERA_PORT=8090 MARTIN_PORT=3010   VENV=/opt/tessera-peers   SHARED_BENCH=/work/shared/bench
+#   TESSERA_PORT=8090 MARTIN_PORT=3010   VENV=/opt/tessera-peers   SHARED_BENCH=<repo>/../shared/bench
 #   TESSERA_PATH='/tiles/{id}/{}'   tessera's tile path ({id} = archive file stem, {} = z/x/y)
 #   OUT=<BENCH_DATA>/archives-<timestamp>
 set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
 
 [ $# -ge 1 ] || { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2; }
 TESSERA_SRC=$1
-BENCH_DATA=$(cd "${2:-${BENCH_DATA:-/work/bench-data}}" && pwd)
+BENCH_DATA=$(cd "${2:-${BENCH_DATA:-$repo/../bench-data}}" && pwd)
 ROUNDS=${ROUNDS:-3} SECS=${SECS:-15} CONNS=${CONNS:-8} WARMUP=${WARMUP:-5} SAMPLE=${SAMPLE:-20}
 MARTIN_BIN=${MARTIN_BIN:-/opt/martin/bin/martin} TESSERA_PORT=${TESSERA_PORT:-8090} MARTIN_PORT=${MARTIN_PORT:-3010}
-VENV=${VENV:-/opt/tessera-peers} SHARED_BENCH=${SHARED_BENCH:-/work/shared/bench}
+VENV=${VENV:-/opt/tessera-peers} SHARED_BENCH=${SHARED_BENCH:-$repo/../shared/bench}
 TESSERA_PATH=${TESSERA_PATH:-'/tiles/{id}/{}'}
 OUT=${OUT:-$BENCH_DATA/archives-$(date +%Y%m%d-%H%M%S)}
 HOST=127.0.0.1

@@ -9,7 +9,7 @@
 # > 1 = tessera faster). The tessera side is skipped with a notice when the binary has no `bake` command.
 #
 # Usage: bench/bake.sh TESSERA_BIN [BENCH_DATA]
-#   BENCH_DATA  folder made by prepare.py + peers-load.sh (default $BENCH_DATA or /work/bench-data)
+#   BENCH_DATA  folder made by prepare.py + peers-load.sh (default $BENCH_DATA, else ../bench-data beside the repo)
 # Environment (all optional):
 #   RUNS=3 MAXZOOM=14            runs of each tool (the median is quoted); zooms 0..MAXZOOM
 #   TIPPECANOE=cluster,defaults  presets, comma-separated:
@@ -20,15 +20,16 @@
 #                 what a user gets without tuning; less work, so not like-for-like
 #   MARTIN_CP_BIN=/opt/martin/bin/martin-cp   CONCURRENCY=<cores> (martin-cp --concurrency; the others use
 #                 every core on their own)   BAKE_ARGS  extra arguments of tessera bake
-#   VENV=/opt/tessera-peers   SHARED_BENCH=/work/shared/bench   OUT=<BENCH_DATA>/bake-<timestamp>   KEEP=0 (1 keeps the archives of every run)
+#   VENV=/opt/tessera-peers   SHARED_BENCH=<repo>/../shared/bench   OUT=<BENCH_DATA>/bake-<timestamp>   KEEP=0 (1 keeps the archives of every run)
 set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
 
 [ $# -ge 1 ] || { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2; }
 TESSERA_SRC=$1
-BENCH_DATA=$(cd "${2:-${BENCH_DATA:-/work/bench-data}}" && pwd)
+BENCH_DATA=$(cd "${2:-${BENCH_DATA:-$repo/../bench-data}}" && pwd)
 RUNS=${RUNS:-3} MAXZOOM=${MAXZOOM:-14} TIPPECANOE=${TIPPECANOE:-cluster,defaults}
 MARTIN_CP_BIN=${MARTIN_CP_BIN:-/opt/martin/bin/martin-cp} CONCURRENCY=${CONCURRENCY:-$(nproc)}
-VENV=${VENV:-/opt/tessera-peers} SHARED_BENCH=${SHARED_BENCH:-/work/shared/bench} KEEP=${KEEP:-0} BAKE_ARGS=${BAKE_ARGS:-}
+VENV=${VENV:-/opt/tessera-peers} SHARED_BENCH=${SHARED_BENCH:-$repo/../shared/bench} KEEP=${KEEP:-0} BAKE_ARGS=${BAKE_ARGS:-}
 OUT=${OUT:-$BENCH_DATA/bake-$(date +%Y%m%d-%H%M%S)}
 for v in RUNS MAXZOOM CONCURRENCY KEEP; do [[ ${!v} =~ ^[0-9]+$ ]] || { echo "$v must be a number" >&2; exit 2; }; done
 [ -s "$BENCH_DATA/points.csv" ] || { echo "$BENCH_DATA/points.csv missing: run bench/setup.sh" >&2; exit 1; }

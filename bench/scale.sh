@@ -19,14 +19,15 @@
 # Environment (all optional):
 #   ROUNDS=3 SECS=15 CONNS=8 WARMUP=5   IMPORT_RUNS=1 (runs per dataset; the median is quoted)
 #   PORT=8095 (the servers use PORT, PORT+1, PORT+2)   VENV=/opt/tessera-peers (python with numpy)
-#   SHARED_BENCH=/work/shared/bench   OUT=<BENCH_DATA>/scale-<timestamp>   KEEP_DB=0 (1 keeps the catalogs)
+#   SHARED_BENCH=<repo>/../shared/bench   OUT=<BENCH_DATA>/scale-<timestamp>   KEEP_DB=0 (1 keeps the catalogs)
 set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
 
 [ $# -ge 1 ] || { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2; }
 TESSERA_SRC=$1 N=${2:-20000000}
-BENCH_DATA=$(cd "${3:-${BENCH_DATA:-/work/bench-data}}" && pwd)
+BENCH_DATA=$(cd "${3:-${BENCH_DATA:-$repo/../bench-data}}" && pwd)
 ROUNDS=${ROUNDS:-3} SECS=${SECS:-15} CONNS=${CONNS:-8} WARMUP=${WARMUP:-5} IMPORT_RUNS=${IMPORT_RUNS:-1}
-PORT=${PORT:-8095} VENV=${VENV:-/opt/tessera-peers} SHARED_BENCH=${SHARED_BENCH:-/work/shared/bench} KEEP_DB=${KEEP_DB:-0}
+PORT=${PORT:-8095} VENV=${VENV:-/opt/tessera-peers} SHARED_BENCH=${SHARED_BENCH:-$repo/../shared/bench} KEEP_DB=${KEEP_DB:-0}
 OUT=${OUT:-$BENCH_DATA/scale-$(date +%Y%m%d-%H%M%S)}
 HOST=127.0.0.1 SMALL=1394792
 for v in N ROUNDS SECS CONNS WARMUP IMPORT_RUNS PORT KEEP_DB; do
