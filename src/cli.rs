@@ -1,8 +1,8 @@
 //! The command line: what a user types, turned into calls on the library.
 
 use crate::config;
-use crate::ingest::time::{format_utc, parse_zone};
 use crate::ingest::{Encoding, IngestOptions};
+use crate::model::time::{format_utc, parse_zone};
 use crate::model::{DatasetId, DatasetKind, DatasetMeta};
 use crate::store::sqlite::SqliteCatalog;
 use crate::store::{Catalog, ImportReport, ImportRequest, Progress};

@@ -6,9 +6,9 @@
 
 use super::csv::parse_location;
 use super::infer::ColumnInference;
-use super::time::{TimeFormat, format_utc};
 use super::{IngestOptions, open};
 use crate::model::FieldType;
+use crate::model::time::{TimeFormat, format_utc};
 use jiff::tz::TimeZone;
 use proptest::prelude::*;
 use std::path::Path;

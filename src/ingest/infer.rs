@@ -1,7 +1,7 @@
 //! Inferring a column's type from every one of its values, in one streaming pass.
 
-use super::time::TimeFormat;
 use crate::model::FieldType;
+use crate::model::time::TimeFormat;
 use jiff::tz::TimeZone;
 
 /// What is still possible for one column after the values seen so far.

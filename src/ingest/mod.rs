@@ -12,7 +12,6 @@ mod geojson;
 pub mod infer;
 mod json_scan;
 mod sniff;
-pub mod time;
 
 use crate::model::{Bounds, NoGeometry};
 use flate2::read::MultiGzDecoder;

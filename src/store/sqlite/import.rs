@@ -5,8 +5,8 @@
 use super::rows::{self, MEMORY_BUDGET, MemoryRows, Row};
 use super::{Tables, hilbert_key, load_info, read};
 use crate::ingest::infer::{ColumnInference, named_like_time};
-use crate::ingest::time::TimeFormat;
 use crate::ingest::{self, IngestError, Record};
+use crate::model::time::TimeFormat;
 use crate::model::{Bounds, DatasetInfo, Field, FieldType, NoGeometry, TimeRange, Value};
 use crate::spatial::Area;
 use crate::store::{ImportReport, ImportRequest, Progress, StoreError};

@@ -3,7 +3,7 @@
 
 use super::{SqliteCatalog, Tables, load_info, parse_info};
 use crate::ingest;
-use crate::ingest::time::TimeFormat;
+use crate::model::time::TimeFormat;
 use crate::model::{Bounds, DatasetId, DatasetInfo, FieldType, TimeRange, Value};
 use crate::store::{
     Bucket, PositionRow, Query, Snapshot, StoreError, StoredFeature, StoredGeometry,

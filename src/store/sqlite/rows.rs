@@ -5,7 +5,7 @@
 //! staging table, so memory stays bounded whatever the input size.
 
 use crate::ingest::infer::ColumnInference;
-use crate::ingest::time::{TimeFormat, format_utc};
+use crate::model::time::{TimeFormat, format_utc};
 use crate::model::{Bounds, Field, FieldType, TimeRange};
 use jiff::tz::TimeZone;
 use rusqlite::types::Value as SqlValue;
