@@ -9,7 +9,6 @@ mod csv_guard;
 #[cfg(test)]
 mod fuzz;
 mod geojson;
-pub mod infer;
 mod json_scan;
 mod sniff;
 
