@@ -1,11 +1,12 @@
 //! The command line: what a user types, turned into calls on the library.
 
 use crate::config;
-use crate::ingest::time::{format_utc, parse_zone};
+use crate::import::{self, ImportError, ImportReport, ImportRequest, Progress};
 use crate::ingest::{Encoding, IngestOptions};
+use crate::model::time::{format_utc, parse_zone};
 use crate::model::{DatasetId, DatasetKind, DatasetMeta};
+use crate::store::Catalog;
 use crate::store::sqlite::SqliteCatalog;
-use crate::store::{Catalog, ImportReport, ImportRequest, Progress};
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -243,7 +244,7 @@ impl ImportArgs {
 pub fn import_with_progress(
     catalog: &dyn Catalog,
     req: &ImportRequest,
-) -> Result<ImportReport, crate::store::StoreError> {
+) -> Result<ImportReport, ImportError> {
     let bar = indicatif::ProgressBar::new_spinner();
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -260,7 +261,7 @@ pub fn import_with_progress(
             last = 0;
         }
     };
-    let report = catalog.import(req, &mut on_progress);
+    let report = import::run(catalog, req, &mut on_progress);
     bar.finish_and_clear();
     report
 }

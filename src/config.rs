@@ -1,10 +1,10 @@
 //! The catalog manifest (`data/tessera.toml`): which files make which dataset, and how to
 //! read them. `serve` builds or refreshes the catalog from it on start.
 
-use crate::ingest::time::parse_zone;
+use crate::import::ImportRequest;
 use crate::ingest::{Encoding, IngestOptions};
+use crate::model::time::parse_zone;
 use crate::model::{DatasetId, DatasetKind, DatasetMeta};
-use crate::store::ImportRequest;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 

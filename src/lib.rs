@@ -18,6 +18,7 @@
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod import;
 pub mod ingest;
 pub mod model;
 pub mod render;

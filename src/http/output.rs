@@ -77,7 +77,7 @@ pub fn feature(out: &mut Vec<u8>, ds: &DatasetInfo, f: &StoredFeature, props: Op
 /// day is `{"date":"2014-12-30"}`, whole days (a month) `{"interval":["2019-01-01",
 /// "2019-01-31"]}` (ends included), anything else UTC timestamps.
 fn time_member(out: &mut Vec<u8>, ds: &DatasetInfo, t: crate::model::TimeRange) {
-    use crate::ingest::time::format_utc;
+    use crate::model::time::format_utc;
     // Only digits, '-', ':', 'T' and 'Z' are written: no JSON escaping is needed.
     let _ = match whole_days(ds, t) {
         Some((d0, d1)) if d0 == d1 => write!(out, r#"{{"date":"{d0}"}}"#),

@@ -4,8 +4,8 @@
 //! it and the OpenAPI document is generated from it, so the two cannot disagree.
 
 use super::error::ApiError;
-use crate::ingest::time::TimeFormat;
 use crate::model::DatasetId;
+use crate::model::time::TimeFormat;
 use crate::model::{Bounds, DatasetInfo, FieldType, TimeRange, Value};
 use crate::store::{Bucket, Query, Snapshot, StoredGeometry, Within};
 use jiff::tz::TimeZone;
@@ -515,7 +515,7 @@ pub fn parse_typed(name: &str, ty: FieldType, v: &str) -> Result<Value, ApiError
             let r = TimeFormat::Iso
                 .parse(v, &TimeZone::UTC)
                 .ok_or_else(|| bad("an RFC 3339 date-time"))?;
-            Value::Text(crate::ingest::time::format_utc(r.start))
+            Value::Text(crate::model::time::format_utc(r.start))
         }
         // Stored as `YYYY-MM-DD` / `YYYY-MM`, the only text these formats accept.
         FieldType::Date => TimeFormat::IsoDate
@@ -563,7 +563,7 @@ mod tests {
     fn datetime_forms() {
         let r = parse_datetime("2018-11-01/2018-12-31").unwrap().unwrap();
         assert_eq!(
-            crate::ingest::time::format_utc(r.end),
+            crate::model::time::format_utc(r.end),
             "2018-12-31T23:59:59Z"
         );
         assert_eq!(

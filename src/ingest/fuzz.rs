@@ -5,10 +5,10 @@
 //! Seeds are proptest's deterministic defaults; case counts keep the set to seconds.
 
 use super::csv::parse_location;
-use super::infer::ColumnInference;
-use super::time::{TimeFormat, format_utc};
 use super::{IngestOptions, open};
+use crate::import::infer::ColumnInference;
 use crate::model::FieldType;
+use crate::model::time::{TimeFormat, format_utc};
 use jiff::tz::TimeZone;
 use proptest::prelude::*;
 use std::path::Path;

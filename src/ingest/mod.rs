@@ -9,10 +9,8 @@ mod csv_guard;
 #[cfg(test)]
 mod fuzz;
 mod geojson;
-pub mod infer;
 mod json_scan;
 mod sniff;
-pub mod time;
 
 use crate::model::{Bounds, NoGeometry};
 use flate2::read::MultiGzDecoder;

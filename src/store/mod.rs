@@ -7,8 +7,9 @@
 
 pub mod sqlite;
 
-use crate::ingest::{IngestError, IngestOptions};
-use crate::model::{Bounds, DatasetId, DatasetInfo, DatasetMeta, NoGeometry, TimeRange, Value};
+use crate::model::{
+    Bounds, DatasetId, DatasetInfo, DatasetMeta, Field, NoGeometry, TimeRange, Value,
+};
 use jiff::tz::TimeZone;
 use std::path::PathBuf;
 
@@ -20,10 +21,6 @@ pub enum StoreError {
     Open { path: PathBuf, message: String },
     #[error("dataset `{0}` not found")]
     NoDataset(DatasetId),
-    #[error(transparent)]
-    Ingest(#[from] IngestError),
-    #[error("import stopped after {count} unreadable rows (--max-errors {max}); first: {first}")]
-    TooManyErrors { count: u64, max: u64, first: String },
     #[error("import configuration: {0}")]
     Config(String),
     #[error("the import was interrupted; the previous data is unchanged")]
@@ -235,11 +232,13 @@ impl Bucket {
 /// A catalog that can be read concurrently and written by imports.
 pub trait Catalog: Send + Sync {
     fn snapshot(&self) -> Result<Box<dyn Snapshot + '_>, StoreError>;
-    fn import(
+    /// Starts writing a new version of dataset `id`; nothing changes until the writer
+    /// commits (see [`DatasetWriter`]).
+    fn writer(
         &self,
-        req: &ImportRequest,
-        progress: &mut dyn FnMut(&Progress),
-    ) -> Result<ImportReport, StoreError>;
+        id: &DatasetId,
+        mode: WriteMode,
+    ) -> Result<Box<dyn DatasetWriter + '_>, StoreError>;
     fn delete(&self, id: &DatasetId) -> Result<bool, StoreError>;
     /// A number that changes when a change to the catalog is committed: at once for
     /// changes made through this catalog, within a short delay (50 ms for SQLite) for
@@ -249,56 +248,68 @@ pub trait Catalog: Send + Sync {
     fn data_stamp(&self) -> Result<i64, StoreError>;
 }
 
-/// What to import and how.
-#[derive(Debug, Clone)]
-pub struct ImportRequest {
-    pub id: DatasetId,
+/// What a new version starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Nothing: the new version replaces the current one.
+    Replace,
+    /// The current version's rows (if the dataset exists), which the backend copies
+    /// itself, so the importer never reads them.
+    Append,
+}
+
+/// Writes one new version of a dataset: the backend-neutral importer ([`crate::import`])
+/// drives it, a backend implements it. Calls come in this order: [`schema`], any number
+/// of [`write`]s, then [`commit`]. Readers see the previous version until the commit,
+/// which switches to the new one atomically; dropping the writer before that (an error,
+/// a panic) leaves the catalog as it was.
+///
+/// [`schema`]: DatasetWriter::schema
+/// [`write`]: DatasetWriter::write
+/// [`commit`]: DatasetWriter::commit
+pub trait DatasetWriter {
+    /// With [`WriteMode::Append`] on an existing dataset, the version the new one starts
+    /// from (its fields, counts, bounds); otherwise `None`.
+    fn base(&self) -> Option<&DatasetInfo>;
+    /// Declares the new version's fields and starts it. A base's fields come first, in
+    /// their order; a type may differ from the base's only by widening (integer to
+    /// number, anything to string), and the backend converts the copied values.
+    fn schema(&mut self, fields: &[Field]) -> Result<(), StoreError>;
+    /// Adds rows, in the order they are to be stored (after a base's rows, whose ids
+    /// do not change).
+    fn write(&mut self, rows: &[FeatureRow]) -> Result<(), StoreError>;
+    /// Stores the metadata and switches readers to the new version in one step.
+    fn commit(self: Box<Self>, version: NewVersion) -> Result<Committed, StoreError>;
+}
+
+/// One feature to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureRow {
+    /// The input's own id, if it had one.
+    pub src: Option<String>,
+    /// `None` for a feature without geometry (its reason is counted in [`NewVersion`]).
+    pub geometry: Option<crate::ingest::Geometry>,
+    pub time: Option<TimeRange>,
+    /// One value per field, in field order.
+    pub values: Vec<Value>,
+}
+
+/// What a commit records about the whole new version, base rows included.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewVersion {
     pub meta: DatasetMeta,
-    pub files: Vec<PathBuf>,
-    pub options: IngestOptions,
-    /// Column giving the feature time; `None` picks a column named like a date, if any parses.
-    pub time: Option<String>,
-    pub time_end: Option<String>,
-    /// Zone for date-times written without an offset.
-    pub timezone: TimeZone,
-    /// Add to the dataset instead of replacing it.
-    pub append: bool,
-    /// Unreadable rows tolerated before the import fails (and leaves the old data in place).
-    pub max_errors: u64,
-}
-
-/// Live counters for a progress display.
-#[derive(Debug, Clone, Default)]
-pub struct Progress {
-    pub file: PathBuf,
-    pub rows: u64,
-    pub bytes: u64,
-}
-
-/// The end-of-import summary.
-#[derive(Debug, Clone, Default)]
-pub struct ImportReport {
-    pub rows_read: u64,
-    pub imported: u64,
+    /// `Point`, another GeoJSON type name, `Geometry` for a mixture, `None` if no row
+    /// has a geometry.
+    pub geometry_type: Option<String>,
+    pub bounds: Option<Bounds>,
+    pub time_extent: Option<TimeRange>,
     pub without_geometry: Vec<(NoGeometry, u64)>,
-    /// Unreadable rows that were skipped, with the first messages.
-    pub errors: u64,
-    pub error_samples: Vec<String>,
-    /// Rows whose time column held something that is not a date.
-    pub time_unparsed: u64,
-    pub time_column: Option<String>,
-    /// What the readers decided (position columns, formats), one line per file.
-    pub notes: Vec<String>,
-    pub seconds: f64,
-    pub version: i64,
+    pub timezone: Option<String>,
 }
 
-impl ImportReport {
-    pub fn rows_per_second(&self) -> f64 {
-        if self.seconds > 0.0 {
-            self.rows_read as f64 / self.seconds
-        } else {
-            0.0
-        }
-    }
+/// What the store decided at commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    pub version: i64,
+    pub feature_count: u64,
 }

@@ -3,7 +3,7 @@
 
 use super::cluster::{ClusterFeature, ClusterParams, abbreviate, cluster_tile};
 use super::{Filter, LayerBuilder, PointIndex, PropValue, TileCoord, coord};
-use crate::ingest::time::format_utc;
+use crate::model::time::format_utc;
 
 /// How [`render_points`] draws a point layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -461,7 +461,7 @@ async fn datetime_filters_exclude_rows_without_time() {
 async fn typed_property_filters() {
     let s = Server::start().await;
     let mut req = fixture_request("nyc", "nyc-311-sample.csv");
-    req.timezone = tessera::ingest::time::parse_zone("America/New_York").unwrap();
+    req.timezone = tessera::model::time::parse_zone("America/New_York").unwrap();
     s.import(&req);
     s.import(&fixture_request("sq", "squirrels-sample.csv"));
     s.import(&fixture_request("uk", "uk-crime-sample.csv"));

@@ -97,7 +97,7 @@ fn import_prints_a_report() {
     assert!(info.source_ids);
     let t = info.time_extent.unwrap();
     assert_eq!(
-        tessera::ingest::time::format_utc(t.start),
+        tessera::model::time::format_utc(t.start),
         "2025-01-02T14:20:00Z"
     );
 

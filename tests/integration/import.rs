@@ -4,7 +4,7 @@
 use crate::support::*;
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, BTreeSet};
-use tessera::ingest::time::format_utc;
+use tessera::model::time::format_utc;
 use tessera::model::{FieldType, NoGeometry};
 use tessera::store::Catalog;
 
@@ -166,7 +166,7 @@ async fn nyc_311_location_only_uses_wkt_and_new_york_time() {
     let s = Server::start().await;
     let mut req = fixture_request("nyc", "nyc-311-location-only.csv");
     req.options.id_column = Some("Unique Key".into());
-    req.timezone = tessera::ingest::time::parse_zone("America/New_York").unwrap();
+    req.timezone = tessera::model::time::parse_zone("America/New_York").unwrap();
     let report = s.import(&req);
     assert_eq!(report.imported, 100);
     assert_eq!(report.time_column.as_deref(), Some("Created Date"));

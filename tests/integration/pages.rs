@@ -6,11 +6,12 @@ use axum::response::IntoResponse;
 use serde_json::Value as Json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use tessera::import::ImportRequest;
 use tessera::model::TimeRange;
 use tessera::model::{DatasetId, DatasetInfo, Value};
 use tessera::store::{
-    Bucket, Catalog, ImportReport, ImportRequest, PositionRow, Progress, Query, Snapshot,
-    StoreError, StoredFeature,
+    Bucket, Catalog, DatasetWriter, PositionRow, Query, Snapshot, StoreError, StoredFeature,
+    WriteMode,
 };
 
 /// Sends `request_line` byte for byte (no client-side URL normalisation, which would
@@ -704,12 +705,12 @@ impl Catalog for CountingCatalog {
             top_values: self.top_values.clone(),
         }))
     }
-    fn import(
+    fn writer(
         &self,
-        req: &ImportRequest,
-        p: &mut dyn FnMut(&Progress),
-    ) -> Result<ImportReport, StoreError> {
-        self.inner.import(req, p)
+        id: &DatasetId,
+        mode: WriteMode,
+    ) -> Result<Box<dyn DatasetWriter + '_>, StoreError> {
+        self.inner.writer(id, mode)
     }
     fn delete(&self, id: &DatasetId) -> Result<bool, StoreError> {
         self.inner.delete(id)

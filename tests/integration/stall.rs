@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use tessera::http::lanes::{LaneConfig, Lanes, TimeoutListener};
 use tessera::http::{AppState, router};
 use tessera::render::TileConfig;
-use tessera::store::Catalog;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A server with the heavy lane set by `lanes`, served through the same write-idle

@@ -5,11 +5,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tempfile::TempDir;
 use tessera::http::{AppState, router};
+use tessera::import::{ImportError, ImportReport, ImportRequest};
 use tessera::ingest::IngestOptions;
 use tessera::model::{DatasetId, DatasetInfo, DatasetMeta};
 use tessera::render::TileConfig;
+use tessera::store::Catalog;
 use tessera::store::sqlite::SqliteCatalog;
-use tessera::store::{Catalog, ImportReport, ImportRequest, StoreError};
 
 /// A file of `tests/fixtures`.
 pub fn fixture(name: &str) -> PathBuf {
@@ -55,7 +56,7 @@ impl TestCatalog {
         Self { dir, catalog }
     }
 
-    pub fn try_import(&self, req: &ImportRequest) -> Result<ImportReport, StoreError> {
+    pub fn try_import(&self, req: &ImportRequest) -> Result<ImportReport, ImportError> {
         self.catalog.import(req, &mut |_| {})
     }
 

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use tessera::store::{Catalog, ImportRequest};
+use tessera::import::ImportRequest;
 use tessera::tiles::{TileCoord, tile_of, world_xy};
 
 const MVT: &str = "application/vnd.mapbox-vector-tile";

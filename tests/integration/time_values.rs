@@ -23,7 +23,7 @@ async fn date_only_values_stay_dates_regression() {
     // Chicago publishes local dates; read them in Chicago's zone, as a user would.
     let s = Server::start().await;
     let mut req = fixture_request("food", "chicago-food-sample.csv");
-    req.timezone = tessera::ingest::time::parse_zone("America/Chicago").unwrap();
+    req.timezone = tessera::model::time::parse_zone("America/Chicago").unwrap();
     s.import(&req);
 
     // Before: "2013-01-31T06:00:00Z", a time of day nobody published.
@@ -163,7 +163,7 @@ async fn month_buckets_follow_the_dataset_zone_regression() {
     let s = Server::start().await;
     let csv = "Crime ID,Month,Longitude,Latitude\na,2018-12,21.0,52.2\nb,2019-01,21.0,52.2\nc,2019-01,21.0,52.2\n";
     let mut req = request("pl", &[s.data.write("pl.csv", csv)]);
-    req.timezone = tessera::ingest::time::parse_zone("Europe/Warsaw").unwrap();
+    req.timezone = tessera::model::time::parse_zone("Europe/Warsaw").unwrap();
     s.import(&req);
     let h = s.json("/collections/pl/histogram?bucket=month").await;
     assert_eq!(
@@ -220,7 +220,7 @@ async fn instants_and_intervals_are_timestamps() {
     let mut req = fixture_request("ev", "nyc-events-sample.csv");
     req.time = Some("Start Date/Time".into());
     req.time_end = Some("End Date/Time".into());
-    req.timezone = tessera::ingest::time::parse_zone("America/New_York").unwrap();
+    req.timezone = tessera::model::time::parse_zone("America/New_York").unwrap();
     s.import(&req);
     let ev = s.items("ev", &[("limit", "1")]).await;
     let t = &ev["features"][0]["time"]["interval"];
@@ -235,7 +235,7 @@ async fn us_slash_dates_without_a_clock_stay_dates_regression() {
     let s = Server::start().await;
     let csv = "id,Inspection Date,Latitude,Longitude\na,12/30/2014,41.88,-87.63\nb,1/2/2015,41.88,-87.63\n";
     let mut req = request("insp", &[s.data.write("insp.csv", csv)]);
-    req.timezone = tessera::ingest::time::parse_zone("America/Chicago").unwrap();
+    req.timezone = tessera::model::time::parse_zone("America/Chicago").unwrap();
     s.import(&req);
     let q = s.json("/collections/insp/queryables").await;
     assert_eq!(q["properties"]["Inspection Date"]["format"], "date", "{q}");

@@ -8,12 +8,13 @@
 //! Table names are built only from these integers, never from user input. After each
 //! write the replaced version's pages go back to the file system ([`space`]).
 
-mod import;
+mod functions;
 mod read;
-mod rows;
 pub mod space;
+mod writer;
 
-use super::{Catalog, ImportReport, ImportRequest, Progress, Snapshot, StoreError};
+use super::{Catalog, DatasetWriter, Snapshot, StoreError, WriteMode};
+use crate::import::{ImportError, ImportReport, ImportRequest, Progress};
 use crate::model::{DatasetId, DatasetInfo};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
@@ -77,7 +78,7 @@ impl SqliteCatalog {
         conn.pragma_update(None, "cache_size", -65_536)?;
         conn.execute_batch(SCHEMA).map_err(open_err)?;
         migrate(&conn).map_err(open_err)?;
-        import::register_functions(&conn)?;
+        functions::register(&conn)?;
         let catalog = Self {
             path: path.to_owned(),
             writer: Mutex::new(conn),
@@ -97,6 +98,16 @@ impl SqliteCatalog {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Runs the import pipeline into this catalog: [`crate::import::run`], for tools and
+    /// tests that hold a catalog rather than a `&dyn Catalog`.
+    pub fn import(
+        &self,
+        req: &ImportRequest,
+        progress: &mut dyn FnMut(&Progress),
+    ) -> Result<ImportReport, ImportError> {
+        crate::import::run(self, req, progress)
     }
 
     /// How often [`Catalog::data_stamp`] asks SQLite about commits of other processes
@@ -155,7 +166,7 @@ impl SqliteCatalog {
         // by building a temporary index on the property (30 s on 52k rows) instead of
         // walking the R*Tree blocks.
         conn.pragma_update(None, "automatic_index", false)?;
-        import::register_functions(&conn)?;
+        functions::register(&conn)?;
         Ok(conn)
     }
 }
@@ -192,19 +203,12 @@ impl Catalog for SqliteCatalog {
         }))
     }
 
-    fn import(
+    fn writer(
         &self,
-        req: &ImportRequest,
-        progress: &mut dyn FnMut(&Progress),
-    ) -> Result<ImportReport, StoreError> {
-        let mut conn = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let result = import::run(&mut conn, req, progress);
-        // Also after a failure: a needless refresh is cheaper than reasoning about it.
-        self.own_writes.fetch_add(1, Ordering::AcqRel);
-        if result.is_ok() {
-            self.reclaim(&conn);
-        }
-        result
+        id: &DatasetId,
+        mode: WriteMode,
+    ) -> Result<Box<dyn DatasetWriter + '_>, StoreError> {
+        Ok(Box::new(writer::SqliteWriter::new(self, id, mode)?))
     }
 
     fn delete(&self, id: &DatasetId) -> Result<bool, StoreError> {
@@ -300,38 +304,12 @@ fn parse_info(id: &str, json: &str) -> Result<DatasetInfo, StoreError> {
     })
 }
 
-/// Hilbert curve index of a lon/lat position on a 65536 x 65536 grid, so that features
-/// close on the map get close row ids (and share SQLite pages).
-pub fn hilbert_key(lon: f64, lat: f64) -> i64 {
-    const N: u32 = 1 << 16;
-    let scale = |v: f64, lo: f64, hi: f64| {
-        (((v - lo) / (hi - lo)) * (N - 1) as f64).clamp(0.0, (N - 1) as f64) as u32
-    };
-    let (mut x, mut y) = (scale(lon, -180.0, 180.0), scale(lat, -90.0, 90.0));
-    let mut d: u64 = 0;
-    let mut s = N / 2;
-    while s > 0 {
-        let rx = u32::from(x & s > 0);
-        let ry = u32::from(y & s > 0);
-        d += u64::from(s) * u64::from(s) * u64::from((3 * rx) ^ ry);
-        if ry == 0 {
-            if rx == 1 {
-                x = N - 1 - x;
-                y = N - 1 - y;
-            }
-            std::mem::swap(&mut x, &mut y);
-        }
-        s /= 2;
-    }
-    d as i64
-}
-
 #[cfg(test)]
 mod tests {
-    use super::hilbert_key;
     use super::*;
+    use crate::import::MEMORY_BUDGET;
     use crate::model::DatasetMeta;
-    use crate::store::{ImportRequest, Query};
+    use crate::store::Query;
 
     fn features(catalog: &SqliteCatalog, id: &DatasetId) -> Vec<crate::store::StoredFeature> {
         let snap = catalog.snapshot().unwrap();
@@ -345,10 +323,10 @@ mod tests {
         out
     }
 
-    /// Rows that overflow the memory budget are staged on disk; both paths must store
-    /// the same features, in the same order, with the same types.
+    /// Rows that overflow the memory budget are sorted in runs on disk; both paths must
+    /// store the same features, in the same order, with the same types.
     #[test]
-    fn staging_on_disk_equals_sorting_in_memory() {
+    fn sorting_on_disk_equals_sorting_in_memory() {
         let dir = tempfile::tempdir().unwrap();
         let fixture = |f: &str| {
             std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -356,7 +334,7 @@ mod tests {
                 .join(f)
         };
         let mut results = Vec::new();
-        for budget in [rows::MEMORY_BUDGET, 0] {
+        for budget in [MEMORY_BUDGET, 0] {
             let catalog = SqliteCatalog::open(&dir.path().join(format!("b{budget}.db"))).unwrap();
             let id = DatasetId::parse("uk").unwrap();
             let req = ImportRequest {
@@ -373,23 +351,12 @@ mod tests {
                 append: false,
                 max_errors: 0,
             };
-            let mut conn = catalog.writer.lock().unwrap();
-            let report = import::run_with_budget(&mut conn, &req, &mut |_| {}, budget).unwrap();
-            drop(conn);
+            let report =
+                crate::import::run_with_budget(&catalog, &req, &mut |_| {}, budget).unwrap();
             assert_eq!(report.imported, 300);
             let info = catalog.snapshot().unwrap().dataset(&id).unwrap().unwrap();
             results.push((info.fields, features(&catalog, &id)));
         }
         assert_eq!(results[0], results[1]);
-    }
-
-    #[test]
-    fn hilbert_keys_are_local() {
-        // Neighbours share a long key prefix more often than distant points.
-        let a = hilbert_key(-2.5, 51.4);
-        let b = hilbert_key(-2.5001, 51.4001);
-        let c = hilbert_key(140.0, -30.0);
-        assert!((a - b).abs() < (a - c).abs());
-        assert!(hilbert_key(180.0, 90.0) < 1 << 32);
     }
 }

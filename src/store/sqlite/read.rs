@@ -2,8 +2,7 @@
 //! SQL are generated column and table names) and row decoding.
 
 use super::{SqliteCatalog, Tables, load_info, parse_info};
-use crate::ingest;
-use crate::ingest::time::TimeFormat;
+use crate::model::time::TimeFormat;
 use crate::model::{Bounds, DatasetId, DatasetInfo, FieldType, TimeRange, Value};
 use crate::store::{
     Bucket, PositionRow, Query, Snapshot, StoreError, StoredFeature, StoredGeometry,
@@ -316,18 +315,6 @@ pub fn scan_gen(
     Ok(())
 }
 
-pub fn scan_all(
-    conn: &Connection,
-    ds: &DatasetInfo,
-    tables: Tables,
-    visit: &mut dyn FnMut(StoredFeature),
-) -> Result<(), StoreError> {
-    scan_gen(conn, ds, tables, &Query::default(), &mut |f| {
-        visit(f);
-        true
-    })
-}
-
 /// `FROM ... WHERE ...` of a query and its parameters, in order.
 ///
 /// With a spatial constraint, the R*Tree drives: each entry covers a block of
@@ -470,37 +457,4 @@ fn decode(r: &Row<'_>, ds: &DatasetInfo) -> rusqlite::Result<StoredFeature> {
         time,
         values,
     })
-}
-
-/// Turns a stored geometry back into the importer's form (for `--append`).
-pub fn to_ingest_geometry(g: StoredGeometry) -> ingest::Geometry {
-    match g {
-        StoredGeometry::Point { lon, lat } => ingest::Geometry {
-            bounds: Bounds::of_point(lon, lat),
-            geojson: None,
-            type_name: "Point",
-        },
-        StoredGeometry::GeoJson { bounds, text } => {
-            let type_name = geometry_type_name(&text);
-            ingest::Geometry {
-                bounds,
-                geojson: Some(text),
-                type_name,
-            }
-        }
-    }
-}
-
-fn geometry_type_name(text: &str) -> &'static str {
-    [
-        "MultiPolygon",
-        "Polygon",
-        "MultiLineString",
-        "LineString",
-        "MultiPoint",
-        "GeometryCollection",
-    ]
-    .into_iter()
-    .find(|t| text.contains(&format!("\"{t}\"")))
-    .unwrap_or("Geometry")
 }

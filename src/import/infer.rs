@@ -1,7 +1,7 @@
 //! Inferring a column's type from every one of its values, in one streaming pass.
 
-use super::time::TimeFormat;
 use crate::model::FieldType;
+use crate::model::time::TimeFormat;
 use jiff::tz::TimeZone;
 
 /// What is still possible for one column after the values seen so far.
@@ -75,6 +75,11 @@ impl ColumnInference {
         self.clock
     }
 
+    /// Number of non-empty values seen.
+    pub fn non_empty(&self) -> u64 {
+        self.non_empty
+    }
+
     pub fn result(&self) -> Inferred {
         let format = TimeFormat::ALL
             .into_iter()
@@ -104,6 +109,40 @@ impl ColumnInference {
         } else {
             ty(FieldType::String)
         }
+    }
+}
+
+/// The stored type of an inferred column: date-only and month columns stay dates and
+/// months, so that `2014-12-30` is not served as an instant at a made-up time of day.
+pub fn field_type(inference: &ColumnInference) -> FieldType {
+    let inferred = inference.result();
+    match (inferred.ty, inferred.time_format) {
+        (
+            FieldType::Datetime,
+            Some(TimeFormat::IsoDate | TimeFormat::Compact | TimeFormat::CompactUs),
+        ) => FieldType::Date,
+        // `12/30/2014` in every row: a date column; one `12/30/2014 1:20` makes it instants.
+        (FieldType::Datetime, Some(TimeFormat::UsSlash)) if !inference.saw_clock() => {
+            FieldType::Date
+        }
+        (FieldType::Datetime, Some(TimeFormat::YearMonth)) => FieldType::Month,
+        (ty, _) => ty,
+    }
+}
+
+/// The type of a field kept by `--append`: its stored type, unless the new values
+/// need a wider one. Integers widen to numbers; any other disagreement makes text,
+/// which holds every value (the stored ones in their stored form).
+pub fn widen(stored: FieldType, new: &ColumnInference) -> FieldType {
+    if new.non_empty() == 0 {
+        return stored;
+    }
+    match (stored, field_type(new)) {
+        (a, b) if a == b => a,
+        (FieldType::Integer, FieldType::Number) | (FieldType::Number, FieldType::Integer) => {
+            FieldType::Number
+        }
+        _ => FieldType::String,
     }
 }
 
@@ -156,6 +195,40 @@ mod tests {
         assert_eq!(infer("Name", &["Park", "12"]).ty, FieldType::String);
         assert_eq!(infer("empty", &[]).ty, FieldType::String);
         assert_eq!(infer("score", &["inf"]).ty, FieldType::String);
+    }
+
+    #[test]
+    fn us_dates_without_a_clock_are_a_date_column() {
+        let column = |values: &[&str]| {
+            let mut c = ColumnInference::new("Inspection Date");
+            values.iter().for_each(|v| c.observe(v));
+            field_type(&c)
+        };
+        assert_eq!(column(&["12/30/2014", "1/2/2015"]), FieldType::Date);
+        assert_eq!(
+            column(&["12/30/2014", "1/2/2015 3:00 PM"]),
+            FieldType::Datetime
+        );
+        assert_eq!(column(&["2019-01", "2019-02"]), FieldType::Month);
+    }
+
+    #[test]
+    fn appended_values_widen_stored_types_only_when_they_must() {
+        let new = |values: &[&str]| {
+            let mut c = ColumnInference::new("v");
+            values.iter().for_each(|v| c.observe(v));
+            c
+        };
+        assert_eq!(widen(FieldType::Integer, &new(&["7"])), FieldType::Integer);
+        assert_eq!(widen(FieldType::Integer, &new(&["7.5"])), FieldType::Number);
+        assert_eq!(widen(FieldType::Number, &new(&["7"])), FieldType::Number);
+        assert_eq!(widen(FieldType::Integer, &new(&["x"])), FieldType::String);
+        assert_eq!(widen(FieldType::Boolean, &new(&["1"])), FieldType::String);
+        // No new value: nothing to widen for.
+        assert_eq!(widen(FieldType::Date, &new(&[])), FieldType::Date);
+        let mut d = ColumnInference::new("date");
+        d.observe("12/30/2014");
+        assert_eq!(widen(FieldType::Date, &d), FieldType::Date);
     }
 
     #[test]

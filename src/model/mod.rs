@@ -1,6 +1,8 @@
 //! Domain types shared by ingest, store, tiles and HTTP. Each is validated where it is
 //! built, so code that receives one never re-checks it.
 
+pub mod time;
+
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
