@@ -67,16 +67,16 @@ impl TileArgs {
         let [z, x, y] = parts.as_slice() else {
             return Err(format!("tile `{}` is not Z/X/Y", self.tile));
         };
-        let detail = |e: crate::http::error::ApiError| e.detail;
-        let coord = crate::http::tiles::parse_coord(z, x, y).map_err(detail)?;
+        // Each message names the parameter at fault, as the 400 of a tile URL would.
+        let detail = |e: crate::query::QueryError| e.to_string();
+        let coord = crate::query::parse_coord(z, x, y).map_err(detail)?;
         let catalog = SqliteCatalog::open(&self.db.db).map_err(|e| e.to_string())?;
         let snap = catalog.snapshot().map_err(|e| e.to_string())?;
-        let datasets = crate::http::tiles::load_datasets(&*snap, &self.ids).map_err(detail)?;
+        let datasets = crate::query::load_datasets(&*snap, &self.ids).map_err(detail)?;
         // Filters are written as in a URL, but spaces in names may be typed as they are.
         let query = self.filter.replace(' ', "%20");
-        let layers = crate::http::tiles::layer_requests(Some(&*snap), &datasets, Some(&query))
-            .map_err(detail)?
-            .unwrap_or_default();
+        let layers =
+            crate::query::layer_requests(Some(&*snap), &datasets, Some(&query)).map_err(detail)?;
         let renderer = crate::render::Renderer::new(crate::render::TileConfig::default());
         match renderer
             .render(&*snap, &layers, coord)

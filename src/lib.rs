@@ -10,9 +10,13 @@
 //!   in-memory Morton-sorted point index, grid clustering, clipping and MVT encoding;
 //! - [`render`] joins the two: point indexes per dataset version, layers per request,
 //!   a byte-bounded tile cache, and tiles as text for `tessera tile`;
-//! - [`http`] is the edge: OGC API - Features (GeoJSON, HTML, CSV), vector tiles with
-//!   TileJSON, styles, map pages and static assets. Requests become a `Query` there,
-//!   and [`http::error::ApiError`] is the one error that becomes a response;
+//! - [`query`] turns request parameters (of a URL or the command line) into a validated
+//!   [`store::Query`], once, for items, exports, histograms and tiles alike; its errors
+//!   name the parameter;
+//! - [`http`] is the edge: OGC API - Features (GeoJSON, HTML, CSV: one `FeatureWriter`
+//!   each), vector tiles with TileJSON, styles, map pages and static assets; one
+//!   extractor reads what collection handlers share, and [`http::error::ApiError`] is
+//!   the one error that becomes a response (a `QueryError` becomes a 400 there);
 //! - [`cli`] and [`config`] are what a user types and the catalog manifest.
 
 pub mod cli;
@@ -21,6 +25,7 @@ pub mod http;
 pub mod import;
 pub mod ingest;
 pub mod model;
+pub mod query;
 pub mod render;
 pub mod spatial;
 pub mod store;

@@ -1,5 +1,6 @@
 //! The one error type that becomes an HTTP response: an RFC 9457 problem document.
 
+use crate::query::QueryError;
 use crate::store::StoreError;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -90,6 +91,23 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NoDataset(id) => ApiError::not_found(format!("no collection `{id}`")),
             other => ApiError::internal(other),
+        }
+    }
+}
+
+/// The one place where a query's error becomes a response: a 400 naming the parameter,
+/// or a 404 for a dataset or tile that does not exist.
+impl From<QueryError> for ApiError {
+    fn from(e: QueryError) -> Self {
+        match e {
+            QueryError::Store(e) => e.into(),
+            QueryError::NoDataset(_) | QueryError::NoTile(_) => ApiError::not_found(e.to_string()),
+            // A caller's bug (a tile drawn without the catalog at hand), not the client's.
+            QueryError::NeedsCatalog => ApiError::internal(e),
+            _ => {
+                let param = e.parameter().unwrap_or("query").to_owned();
+                ApiError::bad_param(&param, e.to_string())
+            }
         }
     }
 }

@@ -1,4 +1,4 @@
-//! `f=csv` exports: the whole export is written at disk speed from the request's one
+//! Exports (`f=csv`): the whole export is written at disk speed from the request's one
 //! snapshot into a [`Spool`] (memory up to [`SPOOL_MEMORY`], then an anonymous temporary
 //! file), and only then sent, at the client's pace, by an async body.
 //!
@@ -9,10 +9,11 @@
 //! whole: a failure (or the time limit) is a problem response, never a 200 cut short,
 //! and the response carries its exact `Content-Length`.
 
+use super::error::ApiError;
+use super::formats::{self, Collection};
 use super::lanes::Deadline;
-use super::output;
-use super::params::ItemsRequest;
 use crate::model::DatasetInfo;
+use crate::query::{Format, ItemsRequest};
 use crate::store::Snapshot;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, header};
@@ -80,31 +81,45 @@ impl Spool {
     }
 }
 
-/// Writes every match of `req` as CSV into a spool, from this one snapshot; stops with
-/// an error when the deadline passes.
-pub fn spool_csv(
+/// A spooled export and what its response says about it.
+#[derive(Debug)]
+pub struct Export {
+    pub body: Spooled,
+    pub content_type: &'static str,
+    /// Of the download's file name.
+    pub extension: &'static str,
+}
+
+/// Writes every match of `req` in `format` into a spool, from this one snapshot; stops
+/// with an error when the deadline passes.
+pub fn spool(
     snap: &dyn Snapshot,
+    base: &str,
     ds: &DatasetInfo,
     mut req: ItemsRequest,
+    format: Format,
     deadline: &Deadline,
-) -> Result<Spooled, super::error::ApiError> {
+) -> Result<Export, ApiError> {
     if !req.explicit_limit {
         req.query.limit = None;
     }
-    let mut w = csv::WriterBuilder::new().from_writer(Spool::default());
-    let props = req.properties.as_deref();
-    let io_error = |e: csv::Error| super::error::ApiError::internal(format!("CSV spool: {e}"));
-    w.write_record(output::csv_header(ds, props))
-        .map_err(io_error)?;
+    let c = Collection {
+        base,
+        ds,
+        properties: req.properties.as_deref(),
+        page: None,
+    };
+    let mut w = formats::writer(format, Spool::default());
+    let (content_type, extension) = (w.content_type(), w.extension());
+    let io_error = |e: std::io::Error| ApiError::internal(format!("export spool: {e}"));
+    w.begin(&c).map_err(io_error)?;
     let mut failed = None;
     snap.scan(ds, &req.query, &mut |f| {
         if deadline.passed() {
-            failed = Some(super::error::ApiError::internal(
-                "export stopped at its deadline",
-            ));
+            failed = Some(ApiError::internal("export stopped at its deadline"));
             return false;
         }
-        match w.write_record(output::csv_row(ds, &f, props)) {
+        match w.feature(&c, f) {
             Ok(()) => true,
             Err(e) => {
                 failed = Some(io_error(e));
@@ -115,25 +130,25 @@ pub fn spool_csv(
     if let Some(e) = failed {
         return Err(e);
     }
-    let spool = w
-        .into_inner()
-        .map_err(|e| super::error::ApiError::internal(format!("CSV spool: {}", e.error())))?;
-    spool
-        .finish()
-        .map_err(|e| super::error::ApiError::internal(format!("CSV spool: {e}")))
+    let body = w.finish(&c).and_then(Spool::finish).map_err(io_error)?;
+    Ok(Export {
+        body,
+        content_type,
+        extension,
+    })
 }
 
 /// The response for a finished export. `slot` is held until the body is sent or the
 /// connection dropped; delivery taking longer than `max` in all is aborted (the client
 /// sees a cut connection, never a clean end).
-pub fn csv_response(
+pub fn export_response(
     ds: &DatasetInfo,
     tag: HeaderValue,
-    spooled: Spooled,
+    export: Export,
     slot: Option<OwnedSemaphorePermit>,
     max: Duration,
 ) -> Response {
-    let (reader, len): (Box<dyn tokio::io::AsyncRead + Send + Unpin>, u64) = match spooled {
+    let (reader, len): (Box<dyn tokio::io::AsyncRead + Send + Unpin>, u64) = match export.body {
         Spooled::Memory(bytes) => {
             let len = bytes.len() as u64;
             (Box::new(std::io::Cursor::new(bytes)), len)
@@ -149,11 +164,11 @@ pub fn csv_response(
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
+        HeaderValue::from_static(export.content_type),
     );
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     h.insert(header::ETAG, tag);
-    let disposition = format!("attachment; filename=\"{}.csv\"", ds.id);
+    let disposition = format!("attachment; filename=\"{}.{}\"", ds.id, export.extension);
     if let Ok(v) = HeaderValue::from_str(&disposition) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }

@@ -2,12 +2,15 @@
 
 use super::conditional::Validator;
 use super::error::ApiError;
+use super::extract::CollectionRequest;
+pub(crate) use super::extract::dataset;
+use super::formats::{self, geojson};
 use super::lanes::{self, Deadline, LaneError, Weight};
-use super::params::{self, Format, ItemsRequest, ParamSet};
-use super::{AppState, base_url, content_type, html, negotiate, output};
-use crate::model::{DatasetId, DatasetInfo, TimeRange};
+use super::{AppState, base_url, content_type, html, negotiate};
+use crate::model::{DatasetInfo, TimeRange};
+use crate::query::{self, Format, ItemsRequest, ParamSet};
 use crate::store::Snapshot;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value as Json, json};
@@ -19,7 +22,7 @@ pub const CONFORMANCE: &[&str] = &[
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
 ];
 
-const GEOJSON: &str = "application/geo+json";
+const GEOJSON: &str = geojson::GEOJSON;
 const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
 
 fn link(href: String, rel: &str, ty: &str, title: &str) -> Json {
@@ -52,7 +55,7 @@ pub async fn landing(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    let format = negotiate(params::format_only(q.as_deref())?, &headers);
+    let format = negotiate(query::format_only(q.as_deref())?, &headers);
     let base = base_url(&state, &headers);
     let body = json!({
         "title": "Tessera",
@@ -77,7 +80,7 @@ pub async fn landing(
 
 pub async fn conformance(headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     Ok(
-        match negotiate(params::format_only(q.as_deref())?, &headers) {
+        match negotiate(query::format_only(q.as_deref())?, &headers) {
             Format::Html => html_response(html::conformance(CONFORMANCE)),
             _ => json_response(&json!({"conformsTo": CONFORMANCE}), "application/json"),
         },
@@ -130,7 +133,7 @@ pub async fn collections(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    let format = negotiate(params::format_only(q.as_deref())?, &headers);
+    let format = negotiate(query::format_only(q.as_deref())?, &headers);
     let base = base_url(&state, &headers);
     let datasets = with_snapshot(&state, |s| Ok(s.datasets()?)).await?;
     Ok(match format {
@@ -148,40 +151,27 @@ pub async fn collections(
     })
 }
 
-/// Loads a dataset by the id in the path; 404 for unknown or malformed ids.
-pub(crate) fn dataset(snap: &dyn Snapshot, id: &str) -> Result<DatasetInfo, ApiError> {
-    let id =
-        DatasetId::parse(id).map_err(|_| ApiError::not_found(format!("no collection `{id}`")))?;
-    snap.dataset(&id)?
-        .ok_or_else(|| ApiError::not_found(format!("no collection `{id}`")))
-}
-
 pub async fn collection(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
+    c: CollectionRequest,
 ) -> Result<Response, ApiError> {
-    let format = negotiate(params::format_only(q.as_deref())?, &headers);
-    let base = base_url(&state, &headers);
-    let ds = with_snapshot(&state, move |s| dataset(s, &id)).await?;
+    let format = c.format()?;
+    let ds = c.dataset(&state).await?;
     Ok(match format {
-        Format::Html => html_response(html::collection(&base, &ds)),
-        _ => json_response(&collection_json(&base, &ds), "application/json"),
+        Format::Html => html_response(html::collection(&c.base, &ds)),
+        _ => json_response(&collection_json(&c.base, &ds), "application/json"),
     })
 }
 
 pub async fn queryables(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
+    c: CollectionRequest,
 ) -> Result<Response, ApiError> {
-    let format = negotiate(params::format_only(q.as_deref())?, &headers);
-    let base = base_url(&state, &headers);
-    let ds = with_snapshot(&state, move |s| dataset(s, &id)).await?;
+    let format = c.format()?;
+    let ds = c.dataset(&state).await?;
+    let base = &c.base;
     if format == Format::Html {
-        return Ok(html_response(html::queryables(&base, &ds)));
+        return Ok(html_response(html::queryables(base, &ds)));
     }
     let mut props = serde_json::Map::new();
     let geom_format = match ds.geometry_type.as_deref() {
@@ -222,7 +212,7 @@ fn etag(ds: &DatasetInfo, area: &str, what: &str) -> Validator {
 
 /// The query string without paging parameters, for building page links.
 fn query_without(q: Option<&str>, drop: &[&str]) -> String {
-    params::pairs(q)
+    query::pairs(q)
         .unwrap_or_default()
         .into_iter()
         .filter(|(k, _)| !drop.contains(&k.as_str()))
@@ -240,7 +230,7 @@ fn urlencode(s: &str) -> String {
 /// What the blocking part of an items request decided.
 enum ItemsOutcome {
     NotModified(Validator),
-    Csv(DatasetInfo, Validator, super::export::Spooled),
+    Export(DatasetInfo, Validator, super::export::Export),
     Page {
         ds: DatasetInfo,
         // Boxed to keep the enum small (clippy::large_enum_variant).
@@ -256,14 +246,13 @@ enum ItemsOutcome {
 /// from the ETag without touching rows, else count and read the page or spool the export.
 fn items_in_snapshot(
     s: &dyn Snapshot,
-    id: &str,
-    q: Option<&str>,
-    headers: &HeaderMap,
+    c: &CollectionRequest,
     deadline: &Deadline,
 ) -> Result<ItemsOutcome, ApiError> {
-    let ds = dataset(s, id)?;
-    let mut req = params::parse_items(&ds, q, ParamSet::Items)?;
-    let area = params::resolve_within(s, &mut req)?;
+    let (q, headers) = (c.query.as_deref(), &c.headers);
+    let ds = dataset(s, &c.id)?;
+    let mut req = query::parse_items(&ds, q, ParamSet::Items)?;
+    let area = query::resolve_within(s, &mut req)?;
     let format = negotiate(req.format, headers);
     let tag = etag(
         &ds,
@@ -273,9 +262,10 @@ fn items_in_snapshot(
     if tag.matches(headers) {
         return Ok(ItemsOutcome::NotModified(tag));
     }
+    // CSV is the export format: every match (unless a limit is given), spooled.
     if format == Format::Csv {
-        let spooled = super::export::spool_csv(s, &ds, req, deadline)?;
-        return Ok(ItemsOutcome::Csv(ds, tag, spooled));
+        let export = super::export::spool(s, &c.base, &ds, req, format, deadline)?;
+        return Ok(ItemsOutcome::Export(ds, tag, export));
     }
     let matched = s.count(&ds, &req.query)?;
     let mut features = Vec::new();
@@ -295,23 +285,18 @@ fn items_in_snapshot(
 
 pub async fn items(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
+    c: CollectionRequest,
 ) -> Result<Response, LaneError> {
-    let base = base_url(&state, &headers);
     // Exports, big, deep and sorted pages take the heavy lane; an export also needs a
     // delivery slot, taken first so that a full server refuses before scanning.
-    let weight = lanes::items_weight(q.as_deref());
+    let weight = lanes::items_weight(c.query.as_deref());
     let slot = match weight {
         Weight::Export => Some(state.lanes.export_slot()?),
         _ => None,
     };
     let work = {
-        let (q, headers) = (q.clone(), headers.clone());
-        move |s: &dyn Snapshot, deadline: &Deadline| {
-            items_in_snapshot(s, &id, q.as_deref(), &headers, deadline)
-        }
+        let c = c.clone();
+        move |s: &dyn Snapshot, deadline: &Deadline| items_in_snapshot(s, &c, deadline)
     };
     let outcome = match weight {
         Weight::Light => with_snapshot(&state, move |s| work(s, &Deadline::none())).await?,
@@ -319,12 +304,12 @@ pub async fn items(
     };
     let (ds, req, tag, format, matched, features) = match outcome {
         ItemsOutcome::NotModified(tag) => return Ok(tag.not_modified()),
-        ItemsOutcome::Csv(ds, tag, spooled) => {
+        ItemsOutcome::Export(ds, tag, export) => {
             let max = state.lanes.config.export_max;
-            return Ok(super::export::csv_response(
+            return Ok(super::export::export_response(
                 &ds,
                 tag.header_value(),
-                spooled,
+                export,
                 slot,
                 max,
             ));
@@ -338,8 +323,42 @@ pub async fn items(
             features,
         } => (ds, req, tag, format, matched, features),
     };
-    let c = format!("{base}/collections/{}/items", ds.id);
-    let rest = query_without(q.as_deref(), &["offset", "f"]);
+    let page = formats::Page {
+        matched,
+        returned: features.len(),
+        offset: req.query.offset,
+        limit: req.query.limit.unwrap_or(query::DEFAULT_LIMIT),
+        links: &[],
+    };
+    let links = page_links(&c, &ds, &page);
+    let collection = formats::Collection {
+        base: &c.base,
+        ds: &ds,
+        properties: req.properties.as_deref(),
+        page: Some(formats::Page {
+            links: &links,
+            ..page
+        }),
+    };
+    let (ty, body) =
+        formats::write_all(format, &collection, features).map_err(ApiError::internal)?;
+    let ty = axum::http::HeaderValue::from_static(ty);
+    Ok((
+        [
+            (header::CONTENT_TYPE, ty),
+            (header::ETAG, tag.header_value()),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// The links of an items page: itself, its other formats, the collection, and the
+/// next and previous pages where there are any.
+fn page_links(c: &CollectionRequest, ds: &DatasetInfo, page: &formats::Page<'_>) -> Vec<Json> {
+    let base = &c.base;
+    let items = format!("{base}/collections/{}/items", ds.id);
+    let rest = query_without(c.query.as_deref(), &["offset", "f"]);
     let with = |extra: String| {
         if rest.is_empty() {
             extra
@@ -347,23 +366,22 @@ pub async fn items(
             format!("{rest}&{extra}")
         }
     };
-    let limit = req.query.limit.unwrap_or(params::DEFAULT_LIMIT);
-    let offset = req.query.offset;
+    let (offset, limit) = (page.offset, page.limit);
     let mut links = vec![
         link(
-            format!("{c}?{}", with(format!("offset={offset}"))),
+            format!("{items}?{}", with(format!("offset={offset}"))),
             "self",
             GEOJSON,
             "This page",
         ),
         link(
-            format!("{c}?{}", with(format!("offset={offset}&f=html"))),
+            format!("{items}?{}", with(format!("offset={offset}&f=html"))),
             "alternate",
             "text/html",
             "This page as HTML",
         ),
         link(
-            format!("{c}?{}", with("f=csv".into())),
+            format!("{items}?{}", with("f=csv".into())),
             "alternate",
             "text/csv",
             "All matching features as CSV",
@@ -375,10 +393,10 @@ pub async fn items(
             "The collection",
         ),
     ];
-    if offset.saturating_add(features.len() as u64) < matched {
+    if offset.saturating_add(page.returned as u64) < page.matched {
         links.push(link(
             format!(
-                "{c}?{}",
+                "{items}?{}",
                 with(format!("offset={}", offset.saturating_add(limit)))
             ),
             "next",
@@ -389,7 +407,7 @@ pub async fn items(
     if offset > 0 {
         links.push(link(
             format!(
-                "{c}?{}",
+                "{items}?{}",
                 with(format!("offset={}", offset.saturating_sub(limit)))
             ),
             "prev",
@@ -397,55 +415,17 @@ pub async fn items(
             "Previous page",
         ));
     }
-    if format == Format::Html {
-        let page = html::ItemsPage {
-            base: &base,
-            ds: &ds,
-            features: &features,
-            matched,
-            offset,
-            limit,
-            links: &links,
-        };
-        let tag = tag.header_value();
-        return Ok(([(header::ETAG, tag)], html_response(html::items(&page))).into_response());
-    }
-    let mut out = Vec::with_capacity(256 + features.len() * 256);
-    out.extend_from_slice(br#"{"type":"FeatureCollection","numberMatched":"#);
-    out.extend_from_slice(matched.to_string().as_bytes());
-    out.extend_from_slice(br#","numberReturned":"#);
-    out.extend_from_slice(features.len().to_string().as_bytes());
-    out.extend_from_slice(br#","timeStamp":"#);
-    output::json_str(
-        &mut out,
-        &jiff::Timestamp::now()
-            .strftime("%Y-%m-%dT%H:%M:%SZ")
-            .to_string(),
-    );
-    out.extend_from_slice(br#","links":"#);
-    out.extend_from_slice(Json::Array(links).to_string().as_bytes());
-    out.extend_from_slice(br#","features":["#);
-    for (i, f) in features.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        output::feature(&mut out, &ds, f, req.properties.as_deref());
-    }
-    out.extend_from_slice(b"]}");
-    let tag = tag.header_value();
-    Ok(([content_type(GEOJSON), (header::ETAG, tag)], out).into_response())
+    links
 }
 
 pub async fn item(
     State(state): State<AppState>,
-    Path((id, fid)): Path<(String, String)>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
+    c: CollectionRequest,
 ) -> Result<Response, ApiError> {
-    let format = negotiate(params::format_only(q.as_deref())?, &headers);
-    let base = base_url(&state, &headers);
+    let format = c.format()?;
+    let fid = c.fid.clone().unwrap_or_default();
     let (ds, f) = with_snapshot(&state, {
-        let fid = fid.clone();
+        let (id, fid) = (c.id.clone(), fid.clone());
         move |s| {
             let ds = dataset(s, &id)?;
             let f = s
@@ -456,19 +436,20 @@ pub async fn item(
     })
     .await?;
     let tag = etag(&ds, "", &format!("{format:?}|item|{fid}"));
-    if tag.matches(&headers) {
+    if tag.matches(&c.headers) {
         return Ok(tag.not_modified());
     }
     let tag = tag.header_value();
+    let base = &c.base;
     if format == Format::Html {
         return Ok((
             [(header::ETAG, tag)],
-            html_response(html::item(&base, &ds, &f)),
+            html_response(html::item(base, &ds, &f)),
         )
             .into_response());
     }
     let mut out = Vec::new();
-    output::feature(&mut out, &ds, &f, None);
+    geojson::feature(&mut out, &ds, &f, None);
     out.pop(); // reopen the Feature object to add its links
     let href = format!("{base}/collections/{}/items/{}", ds.id, urlencode(&f.id));
     let links = json!([
@@ -498,9 +479,9 @@ const MAX_BUCKETS: usize = 10_000;
 
 pub async fn histogram(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    RawQuery(q): RawQuery,
+    c: CollectionRequest,
 ) -> Result<Response, LaneError> {
+    let (id, q) = (c.id, c.query);
     // Big datasets (or ones the tile side has not seen yet) take the heavy lane.
     let rows_known = (state.catalog.data_stamp().ok())
         .and_then(|stamp| state.tiles.known(stamp, &id))
@@ -508,8 +489,8 @@ pub async fn histogram(
     let heavy = rows_known.is_none_or(|n| n > lanes::LIGHT_ROWS);
     let work = move |s: &dyn Snapshot, _: &Deadline| {
         let ds = dataset(s, &id)?;
-        let mut req = params::parse_items(&ds, q.as_deref(), ParamSet::Histogram)?;
-        params::resolve_within(s, &mut req)?;
+        let mut req = query::parse_items(&ds, q.as_deref(), ParamSet::Histogram)?;
+        query::resolve_within(s, &mut req)?;
         let bucket = match (req.bucket, ds.time_extent) {
             (Some(b), _) => b,
             (None, Some(t)) => crate::store::Bucket::for_extent(t),

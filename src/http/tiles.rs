@@ -5,9 +5,9 @@
 use super::conditional::Validator;
 use super::error::ApiError;
 use super::features::with_snapshot;
-use super::params::{self, ParamSet};
 use super::{AppState, base_url, content_type};
 use crate::model::{DatasetId, DatasetInfo};
+use crate::query::{self, QueryError, layer_requests, load_datasets, parse_coord};
 use crate::render::{LayerRequest, Renderer};
 use crate::store::Snapshot;
 use crate::tiles::TileCoord;
@@ -22,83 +22,6 @@ use std::sync::Arc;
 type Rendered = (String, Option<Arc<Vec<u8>>>);
 
 const MVT: &str = "application/vnd.mapbox-vector-tile";
-/// Parameters that apply to every layer; the rest must name a property of some layer.
-const SHARED: [&str; 2] = ["datetime", "within"];
-
-/// Loads the comma-separated datasets of a tile URL; unknown ones are a 404.
-pub fn load_datasets(snap: &dyn Snapshot, ids: &str) -> Result<Vec<DatasetInfo>, ApiError> {
-    let mut out: Vec<DatasetInfo> = Vec::new();
-    for id in params::layer_ids(ids)? {
-        let parsed =
-            DatasetId::parse(id).map_err(|_| ApiError::not_found(format!("no dataset `{id}`")))?;
-        if out.iter().any(|d| d.id == parsed) {
-            continue;
-        }
-        out.push(
-            snap.dataset(&parsed)?
-                .ok_or_else(|| ApiError::not_found(format!("no dataset `{id}`")))?,
-        );
-    }
-    Ok(out)
-}
-
-/// Splits the tile query into per-layer filters: `datetime` goes to layers that have time,
-/// a property filter to layers that have the property; a parameter no layer takes is a 400.
-/// Without a snapshot, `within=` cannot be resolved: the answer is then `None`.
-pub fn layer_requests(
-    snap: Option<&dyn Snapshot>,
-    datasets: &[DatasetInfo],
-    raw: Option<&str>,
-) -> Result<Option<Vec<LayerRequest>>, ApiError> {
-    let pairs = params::pairs(raw)?;
-    for (k, _) in &pairs {
-        if k != "v"
-            && !SHARED.contains(&k.as_str())
-            && !datasets.iter().any(|d| d.field_index(k).is_some())
-        {
-            return Err(ApiError::bad_param(k, format!("unknown parameter `{k}`")));
-        }
-    }
-    let mut layers = Vec::with_capacity(datasets.len());
-    for ds in datasets {
-        let own: Vec<(String, String)> = pairs
-            .iter()
-            .filter(|(k, _)| match k.as_str() {
-                "datetime" => ds.time_extent.is_some(),
-                "within" => true,
-                "v" => false,
-                k => ds.field_index(k).is_some(),
-            })
-            .cloned()
-            .collect();
-        let raw = serde_urlencoded::to_string(&own).map_err(ApiError::internal)?;
-        let mut req = params::parse_items(ds, Some(&raw), ParamSet::Tiles)?;
-        match snap {
-            Some(snap) => {
-                params::resolve_within(snap, &mut req)?;
-            }
-            None if req.within_ref.is_some() => return Ok(None),
-            None => {}
-        }
-        req.query.limit = None;
-        layers.push(LayerRequest {
-            dataset: ds.clone(),
-            query: req.query,
-        });
-    }
-    Ok(Some(layers))
-}
-
-pub fn parse_coord(z: &str, x: &str, y: &str) -> Result<TileCoord, ApiError> {
-    let num = |name: &str, v: &str| {
-        v.parse::<u32>()
-            .map_err(|_| ApiError::bad_param(name, format!("`{v}` is not a tile {name}")))
-    };
-    let (z, x, y) = (num("z", z)?, num("x", x)?, num("y", y)?);
-    let z = u8::try_from(z).map_err(|_| ApiError::not_found(format!("no zoom level {z}")))?;
-    TileCoord::new(z, x, y).map_err(|e| ApiError::not_found(e.to_string()))
-}
-
 /// A tile URL's query, read once: the filters as normalised text for cache keys and
 /// ETags (parameter order does not matter) and the `v=` that TileJSON writes.
 struct TileQuery {
@@ -108,7 +31,7 @@ struct TileQuery {
 
 /// A malformed query is an error here already, before any cache lookup.
 fn tile_query(raw: Option<&str>) -> Result<TileQuery, ApiError> {
-    let mut pairs = params::pairs(raw)?;
+    let mut pairs = query::pairs(raw)?;
     let versions = pairs.iter().find(|(k, _)| k == "v").map(|(_, v)| v.clone());
     pairs.retain(|(k, _)| k != "v");
     pairs.sort();
@@ -133,7 +56,7 @@ impl TileQuery {
 /// `dataset@version` of the area named by `within=`, so that a re-import of the area
 /// dataset changes the cache key and ETag of every tile filtered by it.
 fn within_version(snap: &dyn Snapshot, raw: Option<&str>) -> Result<String, ApiError> {
-    let pairs = params::pairs(raw)?;
+    let pairs = query::pairs(raw)?;
     let Some((_, v)) = pairs.iter().find(|(k, _)| k == "within") else {
         return Ok(String::new());
     };
@@ -199,7 +122,7 @@ async fn serve_tile(
     // either cached or drawable from the in-memory point index alone.
     if let Some(datasets) = state.tiles.known(stamp, &ids)
         && query.versions_match(&datasets)
-        && let Some(layers) = layer_requests(None, &datasets, q.as_deref())?
+        && let Some(layers) = layers_without_catalog(&datasets, q.as_deref())?
     {
         let key = tile_key(&datasets, "", coord, &query.filter, gzip);
         if let Some(hit) = state.tiles.cache.get(&key) {
@@ -221,13 +144,25 @@ async fn serve_tile(
         if let Some(hit) = renderer.cache.get(&key) {
             return Ok((key, Some(hit)));
         }
-        let layers = layer_requests(Some(&*snap), &datasets, q.as_deref())?.unwrap_or_default();
+        let layers = layer_requests(Some(&*snap), &datasets, q.as_deref())?;
         let raw = renderer.render(&*snap, &layers, coord)?;
         let body = finish_tile(&renderer, &key, raw, gzip.then_some(min))?;
         Ok((key, body))
     })
     .await??;
     Ok(tile_response(&state, &headers, &key, body, gzip))
+}
+
+/// The layers of the fast path, or `None` when `within=` needs the catalog to resolve.
+fn layers_without_catalog(
+    datasets: &[DatasetInfo],
+    q: Option<&str>,
+) -> Result<Option<Vec<LayerRequest>>, ApiError> {
+    match layer_requests(None, datasets, q) {
+        Ok(layers) => Ok(Some(layers)),
+        Err(QueryError::NeedsCatalog) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The cache key of a tile: dataset versions, the `within` area's version, tile, filters, coding.
@@ -452,10 +387,7 @@ pub async fn tilesets(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let base = base_url(&state, &headers);
-    let ds = with_snapshot(&state, move |s| {
-        load_datasets(s, &id).map(|mut v| v.remove(0))
-    })
-    .await?;
+    let ds = with_snapshot(&state, move |s| Ok(load_datasets(s, &id)?.remove(0))).await?;
     let c = format!("{base}/collections/{}/tiles", ds.id);
     let body = json!({
         "links": [{"rel": "self", "href": c, "type": "application/json"}],
@@ -482,10 +414,7 @@ pub async fn tileset(
         )));
     }
     let base = base_url(&state, &headers);
-    let ds = with_snapshot(&state, move |s| {
-        load_datasets(s, &id).map(|mut v| v.remove(0))
-    })
-    .await?;
+    let ds = with_snapshot(&state, move |s| Ok(load_datasets(s, &id)?.remove(0))).await?;
     let c = format!("{base}/collections/{}/tiles/WebMercatorQuad", ds.id);
     let body = json!({
         "title": ds.meta.title,

@@ -1,8 +1,70 @@
-//! Writing features as GeoJSON and CSV, directly into byte buffers (no intermediate tree).
+//! GeoJSON (RFC 7946) with the JSON-FG `time` member, written directly into byte
+//! buffers (no intermediate tree).
 
+use super::{Collection, FeatureWriter};
 use crate::model::{DatasetInfo, Value};
 use crate::store::{StoredFeature, StoredGeometry};
-use std::io::Write;
+use std::io::{self, Write};
+
+pub const GEOJSON: &str = "application/geo+json";
+
+/// A FeatureCollection: OGC API - Features' page members, then the features.
+#[derive(Debug)]
+pub struct GeoJsonWriter<W> {
+    out: W,
+    /// One feature's bytes, reused from feature to feature.
+    scratch: Vec<u8>,
+    first: bool,
+}
+
+impl<W: Write> GeoJsonWriter<W> {
+    pub fn new(out: W) -> Self {
+        Self {
+            out,
+            scratch: Vec::with_capacity(512),
+            first: true,
+        }
+    }
+}
+
+impl<W: Write> FeatureWriter<W> for GeoJsonWriter<W> {
+    fn content_type(&self) -> &'static str {
+        GEOJSON
+    }
+    fn extension(&self) -> &'static str {
+        "geojson"
+    }
+    fn begin(&mut self, c: &Collection<'_>) -> io::Result<()> {
+        let out = &mut self.scratch;
+        out.clear();
+        out.extend_from_slice(br#"{"type":"FeatureCollection""#);
+        if let Some(p) = &c.page {
+            let _ = write!(
+                out,
+                r#","numberMatched":{},"numberReturned":{},"timeStamp":"#,
+                p.matched, p.returned
+            );
+            let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ");
+            json_str(out, &now.to_string());
+            out.extend_from_slice(br#","links":"#);
+            let _ = serde_json::to_writer(&mut *out, p.links);
+        }
+        out.extend_from_slice(br#","features":["#);
+        self.out.write_all(out)
+    }
+    fn feature(&mut self, c: &Collection<'_>, f: StoredFeature) -> io::Result<()> {
+        self.scratch.clear();
+        if !std::mem::take(&mut self.first) {
+            self.scratch.push(b',');
+        }
+        feature(&mut self.scratch, c.ds, &f, c.properties);
+        self.out.write_all(&self.scratch)
+    }
+    fn finish(mut self: Box<Self>, _: &Collection<'_>) -> io::Result<W> {
+        self.out.write_all(b"]}")?;
+        Ok(self.out)
+    }
+}
 
 /// Appends `s` as a JSON string literal.
 pub fn json_str(out: &mut Vec<u8>, s: &str) {
@@ -109,49 +171,4 @@ fn whole_days(
     (t.end > t.start && start.time() == midnight && after.time() == midnight)
         .then(|| Some((start.date(), after.date().yesterday().ok()?)))
         .flatten()
-}
-
-/// CSV columns: id, then longitude/latitude for points or a GeoJSON `geometry` column otherwise.
-pub fn csv_header(ds: &DatasetInfo, props: Option<&[usize]>) -> Vec<String> {
-    let mut h = vec!["id".to_owned()];
-    if ds.geometry_type.as_deref() == Some("Point") {
-        h.extend(["longitude".to_owned(), "latitude".to_owned()]);
-    } else {
-        h.push("geometry".to_owned());
-    }
-    match props {
-        Some(sel) => h.extend(sel.iter().map(|&i| ds.fields[i].name.clone())),
-        None => h.extend(ds.fields.iter().map(|f| f.name.clone())),
-    }
-    h
-}
-
-pub fn csv_row(ds: &DatasetInfo, f: &StoredFeature, props: Option<&[usize]>) -> Vec<String> {
-    let mut row = vec![f.id.clone()];
-    let point_dataset = ds.geometry_type.as_deref() == Some("Point");
-    match (&f.geometry, point_dataset) {
-        (Some(StoredGeometry::Point { lon, lat }), true) => {
-            row.extend([lon.to_string(), lat.to_string()])
-        }
-        (None, true) => row.extend([String::new(), String::new()]),
-        (g, _) => {
-            let mut b = Vec::new();
-            if g.is_some() {
-                geometry(&mut b, g);
-            }
-            row.push(String::from_utf8_lossy(&b).into_owned());
-        }
-    }
-    let text = |v: &Value| match v {
-        Value::Null => String::new(),
-        Value::Integer(i) => i.to_string(),
-        Value::Number(x) => x.to_string(),
-        Value::Boolean(b) => b.to_string(),
-        Value::Text(s) => s.clone(),
-    };
-    match props {
-        Some(sel) => row.extend(sel.iter().map(|&i| text(&f.values[i]))),
-        None => row.extend(f.values.iter().map(text)),
-    }
-    row
 }
