@@ -8,14 +8,14 @@ use super::features::with_snapshot;
 use super::params::{self, ParamSet};
 use super::{AppState, base_url, content_type};
 use crate::model::{DatasetId, DatasetInfo};
-use crate::render::{LayerRequest, Renderer};
+use crate::render::{LayerRequest, Renderer, tilejson};
 use crate::store::Snapshot;
 use crate::tiles::TileCoord;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value as Json, json};
+use serde_json::json;
 use std::sync::Arc;
 
 /// A tile's cache key and its bytes (`None`: empty tile).
@@ -356,67 +356,6 @@ fn tile_response(
     resp
 }
 
-fn tilejson(base: &str, datasets: &[DatasetInfo], query: &str, state: &AppState) -> Json {
-    let ids: Vec<&str> = datasets.iter().map(|d| d.id.as_str()).collect();
-    let versions: Vec<String> = datasets.iter().map(|d| d.version.to_string()).collect();
-    let mut tile_query = format!("v={}", versions.join("."));
-    if !query.is_empty() {
-        tile_query.push('&');
-        tile_query.push_str(query);
-    }
-    let mut bounds: Option<crate::model::Bounds> = None;
-    for d in datasets {
-        if let Some(b) = d.bounds {
-            match &mut bounds {
-                Some(acc) => acc.extend(&b),
-                None => bounds = Some(b),
-            }
-        }
-    }
-    let b = bounds
-        .map(|b| b.to_array())
-        .unwrap_or([-180.0, -85.051_128_78, 180.0, 85.051_128_78]);
-    let layers: Vec<Json> = datasets
-        .iter()
-        .map(|d| {
-            let mut fields = serde_json::Map::new();
-            fields.insert("fid".into(), json!("feature id (use it with /collections/{id}/items/{fid})"));
-            for f in &d.fields {
-                fields.insert(f.name.clone(), json!(f.ty.name()));
-            }
-            if d.geometry_type.as_deref() == Some("Point") {
-                fields.insert("cluster".into(), json!("boolean: true for clusters"));
-                fields.insert("point_count".into(), json!("integer: points in a cluster"));
-                fields.insert("point_count_abbreviated".into(), json!("string: 1.2k"));
-                fields.insert("cluster_expansion_zoom".into(), json!("integer: zoom at which a cluster splits"));
-                fields.insert("time_start".into(), json!("datetime"));
-            }
-            json!({"id": d.id, "description": d.meta.title, "fields": fields, "minzoom": 0, "maxzoom": 22,
-                   "tessera:cluster_zoom": state.tiles.cluster_zoom(d)})
-        })
-        .collect();
-    let attribution: Vec<&str> = datasets
-        .iter()
-        .map(|d| d.meta.attribution.as_str())
-        .filter(|a| !a.is_empty())
-        .collect();
-    let span = (b[2] - b[0]).max(b[3] - b[1]).max(1e-6);
-    let zoom = (360.0 / span).log2().clamp(0.0, 16.0).floor();
-    json!({
-        "tilejson": "3.0.0",
-        "name": datasets.iter().map(|d| d.meta.title.as_str()).collect::<Vec<_>>().join(" + "),
-        "description": datasets.iter().map(|d| d.meta.description.as_str()).collect::<Vec<_>>().join(" "),
-        "attribution": attribution.join("; "),
-        "scheme": "xyz",
-        "tiles": [format!("{base}/tiles/{}/{{z}}/{{x}}/{{y}}.mvt?{tile_query}", ids.join(","))],
-        "vector_layers": layers,
-        "bounds": b,
-        "center": [(b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0, zoom],
-        "minzoom": 0,
-        "maxzoom": 22,
-    })
-}
-
 /// `GET /tiles/{ids}` (or `/tiles/{ids}.json`): TileJSON 3.0; filters given here are carried
 /// into the tile URLs.
 pub async fn tilejson_handler(
@@ -441,8 +380,13 @@ pub async fn tilejson_handler(
         }
     })
     .await?;
-    let body = tilejson(&base, &datasets, &query, &state);
-    Ok(([content_type("application/json")], body.to_string()).into_response())
+    let zooms: Vec<Option<u8>> = datasets
+        .iter()
+        .map(|d| state.tiles.cluster_zoom(d))
+        .collect();
+    let body = tilejson::datasets_tilejson(&datasets, &zooms, &base, &query);
+    let body = serde_json::to_string(&body).map_err(ApiError::internal)?;
+    Ok(([content_type("application/json")], body).into_response())
 }
 
 /// `GET /collections/{id}/tiles`: the tilesets of a collection (one, WebMercatorQuad).

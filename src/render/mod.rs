@@ -9,6 +9,7 @@
 
 pub mod cache;
 pub mod text;
+pub mod tilejson;
 
 use crate::model::{DatasetId, DatasetInfo, Value};
 use crate::store::{Query, Snapshot, StoreError, StoredGeometry};
