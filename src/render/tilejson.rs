@@ -137,7 +137,7 @@ mod tests {
             },
             fields: vec![Field {
                 name: "kind".into(),
-                ty: FieldType::Text,
+                ty: FieldType::String,
             }],
             geometry_type: Some(geometry.into()),
             bounds,
@@ -166,7 +166,7 @@ mod tests {
         let tj = datasets_tilejson(&[a, b], &[Some(12), None], "http://h", "kind=x");
         let got = serde_json::to_value(&tj).unwrap();
         let fields = |point: bool| {
-            let mut f = json!({"fid": "feature id (use it with /collections/{id}/items/{fid})", "kind": "text"});
+            let mut f = json!({"fid": "feature id (use it with /collections/{id}/items/{fid})", "kind": "string"});
             if point {
                 for (k, v) in [
                     ("cluster", "boolean: true for clusters"),
@@ -207,8 +207,8 @@ mod tests {
 
     #[test]
     fn no_bounds_means_the_world_and_no_query_means_versions_only() {
-        let tj = datasets_tilejson(&[dataset("a", "LineString", None)], &[], "http://h", "");
-        assert_eq!(tj.tiles, ["http://h/tiles/a/{z}/{x}/{y}.mvt?v=7"]);
+        let tj = datasets_tilejson(&[dataset("c", "LineString", None)], &[], "http://h", "");
+        assert_eq!(tj.tiles, ["http://h/tiles/c/{z}/{x}/{y}.mvt?v=7"]);
         let b = tj.bounds.unwrap();
         assert_eq!([b.left, b.bottom, b.right, b.top], WORLD);
         assert_eq!(tj.center.unwrap().zoom, 0);
