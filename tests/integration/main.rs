@@ -3,6 +3,7 @@
 
 mod adversarial;
 mod api;
+mod archives;
 mod cli;
 mod crash;
 mod errors;
