@@ -244,6 +244,7 @@ async fn archives_are_served_as_stored_and_bad_ones_are_skipped() {
         ("badmagic.pmtiles", "wrong magic"),
         ("unknowncompression.pmtiles", "compression"),
         ("notiles.mbtiles", "no `tiles` table"),
+        ("notsqlite.mbtiles", "not a readable MBTiles (SQLite) file"),
     ] {
         let line = s
             .log
@@ -268,7 +269,13 @@ async fn archives_are_served_as_stored_and_bad_ones_are_skipped() {
     for id in ["mpls", "crime", "crime-mb", "raster", "raster-webp"] {
         assert!(ids.contains(&id), "{id} in /tiles: {ids:?}");
     }
-    for id in ["truncated", "badmagic", "unknowncompression", "notiles"] {
+    for id in [
+        "truncated",
+        "badmagic",
+        "unknowncompression",
+        "notiles",
+        "notsqlite",
+    ] {
         assert!(!ids.contains(&id), "{id} not in /tiles: {ids:?}");
     }
 

@@ -63,6 +63,7 @@ def bad_archives(out, good):
     unknown = bytearray(data)
     unknown[98] = 0  # tile_compression: 0 is "unknown" in the v3 header
     open(os.path.join(out, "unknowncompression.pmtiles"), "wb").write(bytes(unknown))
+    open(os.path.join(out, "notsqlite.mbtiles"), "wb").write(b"this is not an SQLite file\n" * 40)
     db = sqlite3.connect(os.path.join(out, "notiles.mbtiles"))
     db.executescript("CREATE TABLE metadata (name TEXT, value TEXT); INSERT INTO metadata VALUES ('name', 'x');")
     db.close()
