@@ -131,9 +131,28 @@ pub struct ServeArgs {
     pub cluster_zoom: Option<u8>,
     #[command(flatten)]
     pub lanes: crate::http::lanes::LaneArgs,
+    /// A folder of tile archives: every .pmtiles and .mbtiles file in it is served under
+    /// /tiles/{file stem}. Repeatable.
+    #[arg(long = "tiles", value_name = "DIR")]
+    pub tiles: Vec<PathBuf>,
 }
 
 impl ServeArgs {
+    /// The archives to serve: those of every `--tiles` folder, then the manifest's.
+    pub fn archives(
+        &self,
+        manifest: Option<&Path>,
+    ) -> Result<Vec<crate::render::archive::ArchiveSpec>, String> {
+        let mut out = Vec::new();
+        for dir in &self.tiles {
+            out.extend(crate::render::archive::scan_dir(dir).map_err(|e| format!("--tiles {e}"))?);
+        }
+        if let Some(m) = manifest {
+            out.extend(config::load_archives(m).map_err(|e| e.to_string())?);
+        }
+        Ok(out)
+    }
+
     pub fn tile_config(&self) -> crate::render::TileConfig {
         crate::render::TileConfig {
             buffer: self.tile_buffer,

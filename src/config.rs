@@ -5,6 +5,7 @@ use crate::import::ImportRequest;
 use crate::ingest::{Encoding, IngestOptions};
 use crate::model::time::parse_zone;
 use crate::model::{DatasetId, DatasetKind, DatasetMeta};
+use crate::render::archive::ArchiveSpec;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -19,6 +20,18 @@ pub enum ConfigError {
 struct Manifest {
     #[serde(default)]
     dataset: Vec<ManifestEntry>,
+    #[serde(default)]
+    archives: Vec<ArchiveEntry>,
+}
+
+/// One `[[archives]]` table: a PMTiles or MBTiles file served as a tileset.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ArchiveEntry {
+    /// Relative to the manifest's folder.
+    path: String,
+    /// Default: the file name without its extension.
+    id: Option<String>,
 }
 
 /// One `[[dataset]]` table.
@@ -66,6 +79,34 @@ pub fn load_manifest(path: &Path) -> Result<Vec<ImportRequest>, ConfigError> {
         .iter()
         .map(|e| entry_request(e, base).map_err(|m| err(format!("dataset `{}`: {m}", e.id))))
         .collect()
+}
+
+/// The archives a manifest lists, with paths made absolute. Ids are checked when the
+/// archives open (with the rest of what can be wrong with an archive).
+pub fn load_archives(path: &Path) -> Result<Vec<ArchiveSpec>, ConfigError> {
+    let err = |message: String| ConfigError::Manifest {
+        path: path.to_owned(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    let manifest: Manifest = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    Ok(manifest
+        .archives
+        .iter()
+        .map(|a| {
+            let file = base.join(&a.path);
+            let stem = || {
+                file.file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            };
+            ArchiveSpec {
+                id: a.id.clone().unwrap_or_else(stem),
+                path: file,
+            }
+        })
+        .collect())
 }
 
 /// What decides whether `serve` re-imports a dataset: the entry as written and each

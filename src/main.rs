@@ -48,6 +48,9 @@ fn main() -> Result<()> {
             if let Some(m) = &manifest {
                 cli::refresh_from_manifest(&catalog, m).map_err(anyhow::Error::msg)?;
             }
+            let archives = args
+                .archives(manifest.as_deref())
+                .map_err(anyhow::Error::msg)?;
             let runtime = tessera::http::lanes::runtime(&lanes)?;
             let tiles = args.tile_config();
             runtime.block_on(tessera::http::serve(
@@ -58,6 +61,7 @@ fn main() -> Result<()> {
                 args.frame_ancestors,
                 args.compress_min_bytes,
                 lanes,
+                &archives,
             ))?;
         }
     }

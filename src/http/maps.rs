@@ -12,7 +12,6 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value as Json, json};
-use std::sync::Arc;
 
 /// Colour-blind-safe palette (Okabe–Ito, then Tableau tones) for category values.
 const PALETTE: [&str; 10] = [
@@ -203,8 +202,8 @@ pub async fn get_style(
 /// for assets: the compression layer may send it in several codings under one tag.
 /// `no-cache`: the body changes with the data at the same URL, so clients revalidate
 /// (cheap: the server answers from its memo).
-fn cached_response(headers: &HeaderMap, ty: &'static str, body: &Arc<Vec<u8>>) -> Response {
-    let tag = Validator::weak(&[body.as_slice()]);
+fn cached_response(headers: &HeaderMap, ty: &'static str, body: &bytes::Bytes) -> Response {
+    let tag = Validator::weak(&[&body[..]]);
     let cc = (header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     if tag.matches(headers) {
         let mut r = tag.not_modified();
@@ -213,7 +212,7 @@ fn cached_response(headers: &HeaderMap, ty: &'static str, body: &Arc<Vec<u8>>) -
     }
     (
         [content_type(ty), (header::ETAG, tag.header_value()), cc],
-        body.as_ref().clone(),
+        body.clone(),
     )
         .into_response()
 }
@@ -362,7 +361,7 @@ pub async fn preview(
             svg.push_str(&format!("<rect x=\"{}\" y=\"{}\" width=\"1\" height=\"1\" fill=\"#1f4776\" fill-opacity=\"{o:.2}\"/>", i % W, i / W));
         }
         svg.push_str("</svg>");
-        tiles.cache.put(key, std::sync::Arc::new(svg.clone().into_bytes()));
+        tiles.cache.put(key, bytes::Bytes::from(svg.clone().into_bytes()));
         Ok(svg)
     })
     .await?;

@@ -18,12 +18,14 @@ pub mod params;
 mod security;
 pub mod tiles;
 
+use crate::render::archive::{ArchiveSource, ArchiveSpec};
 use crate::render::{Renderer, TileConfig};
 use crate::store::Catalog;
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::routing::get;
 use params::Format;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -45,6 +47,8 @@ pub struct AppState {
     pub compress_min_bytes: u16,
     /// The heavy lane: exports and big requests, bounded and timed (see [`lanes`]).
     pub lanes: Arc<lanes::Lanes>,
+    /// Tile archives by id, served beside the datasets.
+    pub archives: Arc<BTreeMap<String, Arc<ArchiveSource>>>,
 }
 
 /// Below this size compression saves too little to pay for itself: such a body fits in
@@ -63,6 +67,7 @@ impl AppState {
             frame_ancestors: "*".into(),
             compress_min_bytes: DEFAULT_COMPRESS_MIN_BYTES,
             lanes: Arc::default(),
+            archives: Arc::default(),
         }
     }
 }
@@ -104,6 +109,7 @@ pub fn router(state: AppState) -> Router {
             "/collections/{id}/tiles/WebMercatorQuad/{z}/{y}/{x}",
             get(tiles::ogc_tile),
         )
+        .route("/tiles", get(tiles::tilesets_list))
         .route("/tiles/{ids}", get(tiles::tilejson_handler))
         .route("/tiles/{ids}/{z}/{x}/{file}", get(tiles::tile))
         .route("/styles", get(maps::list))
@@ -130,6 +136,8 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Binds `listen` and serves until Ctrl-C.
+// One argument per serve setting, each passed straight through from the command line.
+#[allow(clippy::too_many_arguments)]
 pub async fn serve<C: Catalog + 'static>(
     catalog: C,
     listen: SocketAddr,
@@ -138,12 +146,14 @@ pub async fn serve<C: Catalog + 'static>(
     frame_ancestors: String,
     compress_min_bytes: u16,
     lanes: lanes::LaneConfig,
+    archives: &[ArchiveSpec],
 ) -> std::io::Result<()> {
     let mut state = AppState::new(Arc::new(catalog), public_url, tiles);
     state.frame_ancestors = frame_ancestors;
     state.compress_min_bytes = compress_min_bytes;
     let write_idle = lanes.write_idle;
     state.lanes = Arc::new(lanes::Lanes::new(lanes));
+    state.archives = Arc::new(open_archives(&state, archives).await?);
     warm_up(&state);
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!("serving on http://{}", listener.local_addr()?);
@@ -151,6 +161,40 @@ pub async fn serve<C: Catalog + 'static>(
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
+}
+
+/// Opens the archives to serve: a bad one is logged (file and fault) and skipped, so the
+/// rest still serves; an id that is also a dataset's is a start-up error (which would win?).
+async fn open_archives(
+    state: &AppState,
+    specs: &[ArchiveSpec],
+) -> std::io::Result<BTreeMap<String, Arc<ArchiveSource>>> {
+    let cfg = &state.tiles.config;
+    let (open, failed) = crate::render::archive::open_all(
+        specs,
+        cfg.gzip_level,
+        usize::from(state.compress_min_bytes),
+    )
+    .await;
+    for e in &failed {
+        tracing::error!("skipping tile archive {e}");
+    }
+    let catalog = state.catalog.clone();
+    let datasets = tokio::task::spawn_blocking(move || catalog.snapshot()?.datasets())
+        .await
+        .map_err(std::io::Error::other)?
+        .map_err(std::io::Error::other)?;
+    for a in open.values() {
+        if datasets.iter().any(|d| d.id.as_str() == a.id()) {
+            return Err(std::io::Error::other(format!(
+                "{}: archive id `{}` is also a dataset id; rename the file or give it another id",
+                a.path().display(),
+                a.id()
+            )));
+        }
+        tracing::info!(archive = a.id(), path = %a.path().display(), "serving tile archive");
+    }
+    Ok(open)
 }
 
 /// Builds the point indexes in the background, so the first map view does not wait.

@@ -171,7 +171,7 @@ pub fn memo(
     cache: &TileCache,
     key: String,
     make: impl FnOnce() -> Result<Vec<u8>, ApiError>,
-) -> Result<Arc<Vec<u8>>, ApiError> {
+) -> Result<bytes::Bytes, ApiError> {
     if let Some(hit) = cache.get(&key) {
         return Ok(hit);
     }
@@ -180,7 +180,7 @@ pub fn memo(
     if let Some(hit) = done.clone().or_else(|| cache.get(&key)) {
         return Ok(hit);
     }
-    let bytes = Arc::new(make()?);
+    let bytes = bytes::Bytes::from(make()?);
     cache.put(key, bytes.clone());
     *done = Some(bytes.clone());
     Ok(bytes)
@@ -189,7 +189,7 @@ pub fn memo(
 /// What is being computed for one key, and its result once there. Gates are dropped
 /// from the table as soon as nobody holds them, so it stays as small as the work in
 /// flight (and a later request after a re-import never sees a stale result here).
-type GateState = Mutex<Option<Arc<Vec<u8>>>>;
+type GateState = Mutex<Option<bytes::Bytes>>;
 type Gate = Arc<GateState>;
 
 fn gate(key: &str) -> Gate {
@@ -241,7 +241,7 @@ mod tests {
                             std::thread::sleep(std::time::Duration::from_millis(200));
                             Ok(b"v".to_vec())
                         });
-                        assert_eq!(v.unwrap().as_slice(), b"v");
+                        assert_eq!(&v.unwrap()[..], b"v");
                     });
                 }
             });

@@ -6,68 +6,18 @@ use super::conditional::Validator;
 use super::error::ApiError;
 use super::features::with_snapshot;
 use super::{AppState, base_url, content_type};
-use crate::model::{DatasetId, DatasetInfo};
-use crate::query::{self, QueryError, layer_requests, load_datasets, parse_coord};
-use crate::render::{LayerRequest, Renderer};
-use crate::store::Snapshot;
+use crate::query::{load_datasets, parse_coord};
 use crate::tiles::TileCoord;
+use crate::render::catalog::CatalogSource;
+use crate::render::source::{SourceError, TileFormat, TileReply, TileRequest, TileSource};
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value as Json, json};
+use serde_json::json;
 use std::sync::Arc;
 
-/// A tile's cache key and its bytes (`None`: empty tile).
-type Rendered = (String, Option<Arc<Vec<u8>>>);
-
 const MVT: &str = "application/vnd.mapbox-vector-tile";
-/// A tile URL's query, read once: the filters as normalised text for cache keys and
-/// ETags (parameter order does not matter) and the `v=` that TileJSON writes.
-struct TileQuery {
-    filter: String,
-    versions: Option<String>,
-}
-
-/// A malformed query is an error here already, before any cache lookup.
-fn tile_query(raw: Option<&str>) -> Result<TileQuery, ApiError> {
-    let mut pairs = query::pairs(raw)?;
-    let versions = pairs.iter().find(|(k, _)| k == "v").map(|(_, v)| v.clone());
-    pairs.retain(|(k, _)| k != "v");
-    pairs.sort();
-    let filter = serde_urlencoded::to_string(pairs).map_err(ApiError::internal)?;
-    Ok(TileQuery { filter, versions })
-}
-
-impl TileQuery {
-    /// Whether the `v=` (if any) names the versions of `datasets`. The fast path's
-    /// metadata may trail a commit made by another process by up to
-    /// [`crate::store::sqlite::PROBE_EVERY`]; a client that already saw the new version
-    /// in TileJSON must not get (and cache) the old tiles under the new URL.
-    fn versions_match(&self, datasets: &[DatasetInfo]) -> bool {
-        let Some(asked) = &self.versions else {
-            return true;
-        };
-        let mut known = datasets.iter().map(|d| d.version.to_string());
-        asked.split('.').all(|v| known.next().as_deref() == Some(v)) && known.next().is_none()
-    }
-}
-
-/// `dataset@version` of the area named by `within=`, so that a re-import of the area
-/// dataset changes the cache key and ETag of every tile filtered by it.
-fn within_version(snap: &dyn Snapshot, raw: Option<&str>) -> Result<String, ApiError> {
-    let pairs = query::pairs(raw)?;
-    let Some((_, v)) = pairs.iter().find(|(k, _)| k == "within") else {
-        return Ok(String::new());
-    };
-    let ds = v
-        .split_once('/')
-        .and_then(|(d, _)| DatasetId::parse(d).ok());
-    Ok(match ds.map(|d| snap.dataset(&d)).transpose()?.flatten() {
-        Some(d) => format!("{}@{}", d.id, d.version),
-        None => "none".into(),
-    })
-}
 
 fn accepts_gzip(headers: &HeaderMap) -> bool {
     headers
@@ -82,18 +32,67 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
         })
 }
 
-/// `GET /tiles/{ids}/{z}/{x}/{y}.mvt` (or `.pbf`).
+impl From<SourceError> for ApiError {
+    fn from(e: SourceError) -> Self {
+        match e {
+            SourceError::BadParam { param, message } => ApiError::bad_param(&param, message),
+            SourceError::NotFound(m) => ApiError::not_found(m),
+            SourceError::Store(e) => e.into(),
+            SourceError::Query(e) => e.into(),
+            SourceError::Read(m) => ApiError::internal(m),
+        }
+    }
+}
+
+/// The tileset a URL names: an archive served under that id, else catalog datasets.
+pub fn source_for(state: &AppState, ids: &str) -> Arc<dyn TileSource> {
+    if let Some(archive) = state.archives.get(ids) {
+        return archive.clone();
+    }
+    Arc::new(CatalogSource {
+        renderer: state.tiles.clone(),
+        catalog: state.catalog.clone(),
+        ids: ids.to_owned(),
+        compress_min_bytes: usize::from(state.compress_min_bytes),
+    })
+}
+
+/// The file extensions a tile of `format` may be asked with.
+fn extensions(format: TileFormat) -> &'static [&'static str] {
+    match format {
+        TileFormat::Mvt => &["mvt", "pbf"],
+        TileFormat::Png => &["png"],
+        TileFormat::Jpeg => &["jpg", "jpeg"],
+        TileFormat::Webp => &["webp"],
+        TileFormat::Avif => &["avif"],
+    }
+}
+
+/// `GET /tiles/{ids}/{z}/{x}/{y}.mvt` (or `.pbf`; archives of pictures: `.png`, ...).
 pub async fn tile(
     State(state): State<AppState>,
     Path((ids, z, x, file)): Path<(String, String, String, String)>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
+    let source = source_for(&state, &ids);
+    let allowed = extensions(source.format());
     let y = file
-        .strip_suffix(".mvt")
-        .or_else(|| file.strip_suffix(".pbf"))
-        .ok_or_else(|| ApiError::not_found("tiles end in .mvt or .pbf"))?;
-    serve_tile(state, ids, parse_coord(&z, &x, y)?, headers, q).await
+        .rsplit_once('.')
+        .filter(|(_, ext)| allowed.contains(ext))
+        .map(|(y, _)| y)
+        .ok_or_else(|| {
+            let ends: Vec<String> = allowed.iter().map(|e| format!(".{e}")).collect();
+            ApiError::not_found(format!("tiles end in {}", ends.join(" or ")))
+        })?;
+    serve_tile(
+        &state,
+        &*source,
+        parse_coord(&z, &x, y)?,
+        &headers,
+        q.as_deref(),
+    )
+    .await
 }
 
 /// `GET /collections/{id}/tiles/WebMercatorQuad/{z}/{y}/{x}` (OGC order: row before column).
@@ -103,182 +102,72 @@ pub async fn ogc_tile(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    serve_tile(state, id, parse_coord(&z, &x, &y)?, headers, q).await
+    let source = source_for(&state, &id);
+    serve_tile(
+        &state,
+        &*source,
+        parse_coord(&z, &x, &y)?,
+        &headers,
+        q.as_deref(),
+    )
+    .await
 }
 
 async fn serve_tile(
-    state: AppState,
-    ids: String,
+    state: &AppState,
+    source: &dyn TileSource,
     coord: TileCoord,
-    headers: HeaderMap,
-    q: Option<String>,
+    headers: &HeaderMap,
+    query: Option<&str>,
 ) -> Result<Response, ApiError> {
-    let gzip = accepts_gzip(&headers) && state.tiles.config.gzip_level > 0;
-    let min = usize::from(state.compress_min_bytes);
-    let query = tile_query(q.as_deref())?;
-    // Read before any snapshot: metadata remembered at this stamp is at least this new.
-    let stamp = state.catalog.data_stamp()?;
-    // Fast path, on this async worker: metadata known at the current stamp, and the tile
-    // either cached or drawable from the in-memory point index alone.
-    if let Some(datasets) = state.tiles.known(stamp, &ids)
-        && query.versions_match(&datasets)
-        && let Some(layers) = layers_without_catalog(&datasets, q.as_deref())?
-    {
-        let key = tile_key(&datasets, "", coord, &query.filter, gzip);
-        if let Some(hit) = state.tiles.cache.get(&key) {
-            return Ok(tile_response(&state, &headers, &key, Some(hit), gzip));
-        }
-        if let Some(raw) = state.tiles.render_in_memory(&layers, coord) {
-            let body = finish_tile(&state.tiles, &key, raw, gzip.then_some(min))?;
-            return Ok(tile_response(&state, &headers, &key, body, gzip));
-        }
-    }
-    let renderer = state.tiles.clone();
-    let catalog = state.catalog.clone();
-    let (key, body) = tokio::task::spawn_blocking(move || -> Result<Rendered, ApiError> {
-        let snap = catalog.snapshot()?;
-        let datasets = load_datasets(&*snap, &ids)?;
-        renderer.remember(stamp, &datasets);
-        let area = within_version(&*snap, q.as_deref())?;
-        let key = tile_key(&datasets, &area, coord, &query.filter, gzip);
-        if let Some(hit) = renderer.cache.get(&key) {
-            return Ok((key, Some(hit)));
-        }
-        let layers = layer_requests(Some(&*snap), &datasets, q.as_deref())?;
-        let raw = renderer.render(&*snap, &layers, coord)?;
-        let body = finish_tile(&renderer, &key, raw, gzip.then_some(min))?;
-        Ok((key, body))
-    })
-    .await??;
-    Ok(tile_response(&state, &headers, &key, body, gzip))
-}
-
-/// The layers of the fast path, or `None` when `within=` needs the catalog to resolve.
-fn layers_without_catalog(
-    datasets: &[DatasetInfo],
-    q: Option<&str>,
-) -> Result<Option<Vec<LayerRequest>>, ApiError> {
-    match layer_requests(None, datasets, q) {
-        Ok(layers) => Ok(Some(layers)),
-        Err(QueryError::NeedsCatalog) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// The cache key of a tile: dataset versions, the `within` area's version, tile, filters, coding.
-fn tile_key(
-    datasets: &[DatasetInfo],
-    area: &str,
-    coord: TileCoord,
-    filter: &str,
-    gzip: bool,
-) -> String {
-    let versions: Vec<String> = datasets
-        .iter()
-        .map(|d| format!("{}@{}", d.id, d.version))
-        .collect();
-    format!(
-        "{}|{area}|{coord}|{filter}|{}",
-        versions.join(","),
-        if gzip { "gz" } else { "raw" }
-    )
-}
-
-/// Compresses a rendered tile when the client takes gzip (`gzip_from`: the smallest size
-/// worth compressing) and caches it; `None` stays `None` (empty tile). Whether cached
-/// bytes are compressed is read from the bytes themselves ([`is_gzip`]).
-fn finish_tile(
-    renderer: &Renderer,
-    key: &str,
-    raw: Option<Vec<u8>>,
-    gzip_from: Option<usize>,
-) -> Result<Option<Arc<Vec<u8>>>, ApiError> {
-    let Some(raw) = raw else { return Ok(None) };
-    let bytes = if gzip_from.is_some_and(|min| raw.len() >= min) {
-        gzip_bytes(&raw, renderer.config.gzip_level)?
-    } else {
-        raw
+    let outside = || {
+        let z = source.zooms();
+        ApiError::not_found(format!(
+            "no tile {coord}: this tileset has zooms {}-{} within its bounds",
+            z.start(),
+            z.end()
+        ))
     };
-    let bytes = Arc::new(bytes);
-    renderer.cache.put(key.to_owned(), bytes.clone());
-    Ok(Some(bytes))
-}
-
-/// Whether tile bytes are gzip: a tile that was too small to compress is sent as it is.
-/// No MVT starts with gzip's magic (0x1f would be field 3 with the invalid wire type 7).
-fn is_gzip(bytes: &[u8]) -> bool {
-    bytes.starts_with(&[0x1f, 0x8b])
-}
-
-/// gzip (RFC 1952) of `raw`, with one deflate state per thread reused from tile to tile:
-/// a fresh encoder allocates and clears ~200 KB of zlib tables, which dominated the cost
-/// of compressing a typical few-hundred-byte tile (measured with perf).
-fn gzip_bytes(raw: &[u8], level: u32) -> Result<Vec<u8>, ApiError> {
-    use flate2::{Compress, Compression, FlushCompress, Status};
-    thread_local! {
-        static DEFLATE: std::cell::RefCell<Option<(u32, Compress)>> = const { std::cell::RefCell::new(None) };
+    if !source.zooms().contains(&coord.z()) {
+        return Err(outside());
     }
-    DEFLATE.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        let compress = match &mut *slot {
-            Some((l, c)) if *l == level => {
-                c.reset();
-                c
-            }
-            other => {
-                &mut other
-                    .insert((level, Compress::new(Compression::new(level), false)))
-                    .1
-            }
-        };
-        // Header: magic, deflate, no flags, no mtime, no extra flags, OS unknown.
-        let mut out = Vec::with_capacity(raw.len() / 2 + 64);
-        out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
-        loop {
-            if out.capacity() - out.len() < 64 {
-                out.reserve(out.capacity().max(256));
-            }
-            let consumed = compress.total_in() as usize;
-            match compress.compress_vec(&raw[consumed..], &mut out, FlushCompress::Finish) {
-                Ok(Status::StreamEnd) => break,
-                Ok(_) => continue,
-                Err(e) => return Err(ApiError::internal(e)),
-            }
-        }
-        let mut crc = flate2::Crc::new();
-        crc.update(raw);
-        out.extend_from_slice(&crc.sum().to_le_bytes());
-        out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
-        Ok(out)
-    })
+    let req = TileRequest {
+        coord,
+        query,
+        gzip: accepts_gzip(headers),
+    };
+    let reply = source.tile(req).await?;
+    // A stored tile is served even a little outside the stated bounds (tile buffers);
+    // only a missing one is told apart: empty inside, not found outside.
+    if reply.tile.is_none() && !source.covers(coord) {
+        return Err(outside());
+    }
+    Ok(tile_response(state, headers, reply))
 }
 
 /// The response for a tile: 200 with the bytes, 204 when empty, 304 when the client's
-/// ETag matches; strong ETag from the cache key, Cache-Control, Vary.
-fn tile_response(
-    state: &AppState,
-    headers: &HeaderMap,
-    key: &str,
-    body: Option<Arc<Vec<u8>>>,
-    gzip: bool,
-) -> Response {
+/// ETag matches; strong ETag from the reply's key, Cache-Control, Vary.
+fn tile_response(state: &AppState, headers: &HeaderMap, reply: TileReply) -> Response {
     // Strong: the key names the bytes exactly, content coding included.
-    let etag = Validator::strong(&[key.as_bytes()]);
+    let etag = Validator::strong(&[reply.key.as_bytes()]);
     let cache_control = HeaderValue::from_str(&state.tiles.config.cache_control)
         .unwrap_or(HeaderValue::from_static("no-cache"));
     let matches = etag.matches(headers);
     let mut resp = if matches {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        match body {
+        match reply.tile {
             None => StatusCode::NO_CONTENT.into_response(),
-            Some(bytes) => {
-                let mut r = Response::new(Body::from(bytes.as_ref().clone()));
-                r.headers_mut()
-                    .insert(header::CONTENT_TYPE, HeaderValue::from_static(MVT));
-                if gzip && is_gzip(&bytes) {
-                    r.headers_mut()
-                        .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            Some(tile) => {
+                let mut r = Response::new(Body::from(tile.bytes));
+                let h = r.headers_mut();
+                h.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(tile.format.content_type()),
+                );
+                // Already coded: the compression layer leaves such a body alone.
+                if let Some(coding) = tile.encoding.header() {
+                    h.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
                 }
                 r
             }
@@ -291,67 +180,6 @@ fn tile_response(
     resp
 }
 
-fn tilejson(base: &str, datasets: &[DatasetInfo], query: &str, state: &AppState) -> Json {
-    let ids: Vec<&str> = datasets.iter().map(|d| d.id.as_str()).collect();
-    let versions: Vec<String> = datasets.iter().map(|d| d.version.to_string()).collect();
-    let mut tile_query = format!("v={}", versions.join("."));
-    if !query.is_empty() {
-        tile_query.push('&');
-        tile_query.push_str(query);
-    }
-    let mut bounds: Option<crate::model::Bounds> = None;
-    for d in datasets {
-        if let Some(b) = d.bounds {
-            match &mut bounds {
-                Some(acc) => acc.extend(&b),
-                None => bounds = Some(b),
-            }
-        }
-    }
-    let b = bounds
-        .map(|b| b.to_array())
-        .unwrap_or([-180.0, -85.051_128_78, 180.0, 85.051_128_78]);
-    let layers: Vec<Json> = datasets
-        .iter()
-        .map(|d| {
-            let mut fields = serde_json::Map::new();
-            fields.insert("fid".into(), json!("feature id (use it with /collections/{id}/items/{fid})"));
-            for f in &d.fields {
-                fields.insert(f.name.clone(), json!(f.ty.name()));
-            }
-            if d.geometry_type.as_deref() == Some("Point") {
-                fields.insert("cluster".into(), json!("boolean: true for clusters"));
-                fields.insert("point_count".into(), json!("integer: points in a cluster"));
-                fields.insert("point_count_abbreviated".into(), json!("string: 1.2k"));
-                fields.insert("cluster_expansion_zoom".into(), json!("integer: zoom at which a cluster splits"));
-                fields.insert("time_start".into(), json!("datetime"));
-            }
-            json!({"id": d.id, "description": d.meta.title, "fields": fields, "minzoom": 0, "maxzoom": 22,
-                   "tessera:cluster_zoom": state.tiles.cluster_zoom(d)})
-        })
-        .collect();
-    let attribution: Vec<&str> = datasets
-        .iter()
-        .map(|d| d.meta.attribution.as_str())
-        .filter(|a| !a.is_empty())
-        .collect();
-    let span = (b[2] - b[0]).max(b[3] - b[1]).max(1e-6);
-    let zoom = (360.0 / span).log2().clamp(0.0, 16.0).floor();
-    json!({
-        "tilejson": "3.0.0",
-        "name": datasets.iter().map(|d| d.meta.title.as_str()).collect::<Vec<_>>().join(" + "),
-        "description": datasets.iter().map(|d| d.meta.description.as_str()).collect::<Vec<_>>().join(" "),
-        "attribution": attribution.join("; "),
-        "scheme": "xyz",
-        "tiles": [format!("{base}/tiles/{}/{{z}}/{{x}}/{{y}}.mvt?{tile_query}", ids.join(","))],
-        "vector_layers": layers,
-        "bounds": b,
-        "center": [(b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0, zoom],
-        "minzoom": 0,
-        "maxzoom": 22,
-    })
-}
-
 /// `GET /tiles/{ids}` (or `/tiles/{ids}.json`): TileJSON 3.0; filters given here are carried
 /// into the tile URLs.
 pub async fn tilejson_handler(
@@ -360,23 +188,33 @@ pub async fn tilejson_handler(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    let ids = ids.strip_suffix(".json").unwrap_or(&ids).to_owned();
+    let ids = ids.strip_suffix(".json").unwrap_or(&ids);
     let base = base_url(&state, &headers);
-    let query = tile_query(q.as_deref())?.filter;
-    let tiles = state.tiles.clone();
-    let datasets = with_snapshot(&state, {
-        let q = q.clone();
-        move |s| {
-            let datasets = load_datasets(s, &ids)?;
-            layer_requests(Some(s), &datasets, q.as_deref())?; // validate the filters now, not per tile
-            for d in &datasets {
-                tiles.point_source(s, d)?; // so that the cluster zoom is known, not null
-            }
-            Ok(datasets)
-        }
-    })
-    .await?;
-    let body = tilejson(&base, &datasets, &query, &state);
+    let source = source_for(&state, ids);
+    let body = source.tilejson(&base, q.as_deref()).await?;
+    let body = serde_json::to_string(&body).map_err(ApiError::internal)?;
+    Ok(([content_type("application/json")], body).into_response())
+}
+
+/// `GET /tiles`: every tileset, datasets and archives, with its TileJSON URL.
+pub async fn tilesets_list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let base = base_url(&state, &headers);
+    let datasets = with_snapshot(&state, |s| Ok(s.datasets()?)).await?;
+    let mut sets: Vec<serde_json::Value> = datasets
+        .iter()
+        .map(|d| {
+            json!({"id": d.id, "title": d.meta.title, "kind": "dataset", "format": "pbf",
+                   "tilejson": format!("{base}/tiles/{}", d.id)})
+        })
+        .collect();
+    for a in state.archives.values() {
+        sets.push(json!({"id": a.id(), "title": a.title(), "kind": "archive",
+                         "format": a.format().name(), "tilejson": format!("{base}/tiles/{}", a.id())}));
+    }
+    let body = json!({"tilesets": sets});
     Ok(([content_type("application/json")], body.to_string()).into_response())
 }
 
@@ -387,7 +225,10 @@ pub async fn tilesets(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let base = base_url(&state, &headers);
-    let ds = with_snapshot(&state, move |s| Ok(load_datasets(s, &id)?.remove(0))).await?;
+    let ds = with_snapshot(&state, move |s| {
+        load_datasets(s, &id).map(|mut v| v.remove(0)).map_err(ApiError::from)
+    })
+    .await?;
     let c = format!("{base}/collections/{}/tiles", ds.id);
     let body = json!({
         "links": [{"rel": "self", "href": c, "type": "application/json"}],
@@ -414,7 +255,10 @@ pub async fn tileset(
         )));
     }
     let base = base_url(&state, &headers);
-    let ds = with_snapshot(&state, move |s| Ok(load_datasets(s, &id)?.remove(0))).await?;
+    let ds = with_snapshot(&state, move |s| {
+        load_datasets(s, &id).map(|mut v| v.remove(0)).map_err(ApiError::from)
+    })
+    .await?;
     let c = format!("{base}/collections/{}/tiles/WebMercatorQuad", ds.id);
     let body = json!({
         "title": ds.meta.title,
@@ -429,36 +273,4 @@ pub async fn tileset(
         ],
     });
     Ok(([content_type("application/json")], body.to_string()).into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::gzip_bytes;
-    use std::io::Read;
-
-    #[test]
-    fn gzip_output_decodes_and_state_reuse_is_clean() {
-        let mut seed = 7u64;
-        let noise: Vec<u8> = (0..100_000)
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                (seed % 7) as u8
-            })
-            .collect();
-        let inputs: [&[u8]; 4] = [b"", b"tile", &noise[..300], &noise];
-        for level in [1, 3, 9] {
-            for _ in 0..2 {
-                for input in inputs {
-                    let gz = gzip_bytes(input, level).unwrap();
-                    let mut out = Vec::new();
-                    flate2::read::GzDecoder::new(&gz[..])
-                        .read_to_end(&mut out)
-                        .unwrap();
-                    assert_eq!(out, input, "level {level}, {} bytes", input.len());
-                }
-            }
-        }
-    }
 }

@@ -7,8 +7,12 @@
 //! not hold (other properties, `within=`), which fetch matching ids from the store.
 //! Lines and polygons are read from the store by the buffered tile's box, then clipped.
 
+pub mod archive;
 pub mod cache;
+pub mod catalog;
+pub mod source;
 pub mod text;
+pub mod tilejson;
 
 use crate::model::{DatasetId, DatasetInfo, Value};
 use crate::store::{Query, Snapshot, StoreError, StoredGeometry};

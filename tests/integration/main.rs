@@ -4,6 +4,7 @@
 mod adversarial;
 mod api;
 mod append;
+mod archives;
 mod cli;
 mod crash;
 mod errors;
