@@ -1,5 +1,5 @@
 # The one gate: what CI runs and what you run before a commit.
-.PHONY: ci fmt lint test doc browser api-fuzz
+.PHONY: ci fmt lint test doc browser api-fuzz pyenv
 
 ci: fmt lint test doc
 
@@ -28,3 +28,9 @@ browser:
 api-fuzz:
 	cargo build --all-targets
 	bash tests/schemathesis/run.sh
+
+# Python readers and makers of tile archives (pinned in tests/python/requirements.txt)
+# in one venv: the integration tests run target/py-venv/bin/python (or $TESSERA_PYTHON).
+pyenv:
+	python3 -m venv target/py-venv
+	target/py-venv/bin/pip install -q -r tests/python/requirements.txt

@@ -13,8 +13,10 @@
 //! - [`http`] is the edge: OGC API - Features (GeoJSON, HTML, CSV), vector tiles with
 //!   TileJSON, styles, map pages and static assets. Requests become a `Query` there,
 //!   and [`http::error::ApiError`] is the one error that becomes a response;
+//! - [`bake`] renders datasets with the same renderer into PMTiles or MBTiles archives;
 //! - [`cli`] and [`config`] are what a user types and the catalog manifest.
 
+pub mod bake;
 pub mod cli;
 pub mod config;
 pub mod http;

@@ -3,6 +3,7 @@
 
 mod adversarial;
 mod api;
+mod bake;
 mod cli;
 mod crash;
 mod errors;
