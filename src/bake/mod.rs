@@ -215,11 +215,29 @@ pub fn bake(
             walk.run(Box::new(writer), progress)?
         }
     };
+    // A temporary file is private (0600); an archive is for sharing: keep the mode of the
+    // file it replaces, or give the usual one.
+    let mode = std::fs::metadata(&opts.out).map(|m| m.permissions());
+    if let Some(mode) = mode.ok().or_else(default_permissions) {
+        temp.as_file().set_permissions(mode).map_err(output_error)?;
+    }
     temp.as_file().sync_all().map_err(output_error)?;
     report.file_bytes = temp.as_file().metadata().map_err(output_error)?.len();
     temp.persist(&opts.out).map_err(|e| output_error(e.error))?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+#[cfg(unix)]
+fn default_permissions() -> Option<std::fs::Permissions> {
+    use std::os::unix::fs::PermissionsExt;
+    Some(std::fs::Permissions::from_mode(0o644))
+}
+
+/// Elsewhere the temporary file's own permissions are the usual ones.
+#[cfg(not(unix))]
+fn default_permissions() -> Option<std::fs::Permissions> {
+    None
 }
 
 /// One bake's walk down the zooms.

@@ -515,6 +515,12 @@ fn bake_is_deterministic() {
                 "1",
             ],
         );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&a).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o644, "{ext}: archives are readable by all");
+        }
         let (a, b) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
         assert!(a.len() > 1000);
         assert!(a == b, "{ext}: two bakes differ");
