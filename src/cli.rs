@@ -32,6 +32,8 @@ pub enum Command {
     Datasets(DbArg),
     /// Print a tile as decoded text (layers, features, geometry in tile units, properties).
     Tile(TileArgs),
+    /// Bake datasets into a PMTiles or MBTiles archive (the server's tiles, filtered as in `/items`).
+    Bake(Box<BakeArgs>),
     /// Delete a dataset.
     Delete {
         id: String,
@@ -366,4 +368,111 @@ pub fn list_datasets(db: &Path) -> Result<String, crate::store::StoreError> {
         ));
     }
     Ok(out)
+}
+
+#[derive(Debug, Args)]
+pub struct BakeArgs {
+    /// Dataset id, or several separated by commas (one layer each).
+    pub ids: String,
+    #[command(flatten)]
+    pub db: DbArg,
+    /// The archive to write (replaced only when the bake succeeds).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// pmtiles or mbtiles (default: from the extension of --out).
+    #[arg(long)]
+    pub format: Option<String>,
+    #[arg(long, default_value_t = 0)]
+    pub minzoom: u8,
+    #[arg(long, default_value_t = 14)]
+    pub maxzoom: u8,
+    /// Only tiles and features in this box, `minx,miny,maxx,maxy`, as `bbox=` in `/items`.
+    #[arg(long, allow_hyphen_values = true)]
+    pub bbox: Option<String>,
+    /// As `datetime=` in `/items` and tile URLs (e.g. `2025-02`).
+    #[arg(long)]
+    pub datetime: Option<String>,
+    /// `field=value`, as in a tile URL (a category filter, say); repeat for more.
+    #[arg(long = "where", value_name = "FIELD=VALUE")]
+    pub filters: Vec<String>,
+    /// Render threads (default: every core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// gzip level of the stored tiles, 1-9.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=9))]
+    pub gzip_level: u32,
+    /// As `tessera serve --tile-buffer`: must match the server's for equal tiles.
+    #[arg(long, env = "TESSERA_TILE_BUFFER", default_value_t = 64, value_parser = clap::value_parser!(u32).range(0..=4096))]
+    pub tile_buffer: u32,
+    /// As `tessera serve --cluster-zoom`.
+    #[arg(long, env = "TESSERA_CLUSTER_ZOOM", value_parser = clap::value_parser!(u8).range(0..=24))]
+    pub cluster_zoom: Option<u8>,
+}
+
+impl BakeArgs {
+    pub fn options(&self) -> Result<crate::bake::BakeOptions, String> {
+        let mut equals = Vec::new();
+        for f in &self.filters {
+            let (k, v) = f
+                .split_once('=')
+                .ok_or_else(|| format!("--where `{f}` is not FIELD=VALUE"))?;
+            equals.push((k.to_owned(), v.to_owned()));
+        }
+        let format = match &self.format {
+            Some(f) => f.parse(),
+            None => crate::bake::Format::of_path(&self.out),
+        }
+        .map_err(|e| e.to_string())?;
+        let threads = self.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        });
+        Ok(crate::bake::BakeOptions {
+            ids: self.ids.clone(),
+            filters: crate::bake::Filters {
+                datetime: self.datetime.clone(),
+                equals,
+                bbox: self.bbox.clone(),
+            },
+            out: self.out.clone(),
+            format,
+            minzoom: self.minzoom,
+            maxzoom: self.maxzoom,
+            threads: threads.max(1),
+            tiles: crate::render::TileConfig {
+                buffer: self.tile_buffer,
+                cluster_zoom: self.cluster_zoom,
+                ..crate::render::TileConfig::default()
+            },
+            gzip_level: self.gzip_level,
+        })
+    }
+
+    /// Bakes with a progress bar on a terminal; the report as text.
+    pub fn run(&self) -> Result<String, String> {
+        let opts = self.options()?;
+        if !self.db.db.exists() {
+            return Err(format!("no catalog at {}", self.db.db.display()));
+        }
+        let catalog = SqliteCatalog::open(&self.db.db).map_err(|e| e.to_string())?;
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg} [{elapsed}] {bar:30} {human_pos}/{human_len} tiles ({per_sec})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        let mut zoom = u8::MAX;
+        let report = crate::bake::bake(&catalog, &opts, &mut |p| {
+            if p.zoom != zoom {
+                zoom = p.zoom;
+                bar.reset();
+                bar.set_length(p.total);
+                bar.set_message(format!("z{}", p.zoom));
+            }
+            bar.set_position(p.done);
+        });
+        bar.finish_and_clear();
+        let report = report.map_err(|e| format!("bake of `{}` failed: {e}", self.ids))?;
+        Ok(format!("{}: {}\n{report}\n", opts.out.display(), self.ids))
+    }
 }

@@ -17,8 +17,10 @@
 //!   each), vector tiles with TileJSON, styles, map pages and static assets; one
 //!   extractor reads what collection handlers share, and [`http::error::ApiError`] is
 //!   the one error that becomes a response (a `QueryError` becomes a 400 there);
+//! - [`bake`] renders datasets with the same renderer into PMTiles or MBTiles archives;
 //! - [`cli`] and [`config`] are what a user types and the catalog manifest.
 
+pub mod bake;
 pub mod cli;
 pub mod config;
 pub mod http;

@@ -196,16 +196,17 @@ impl Renderer {
                 rest.equals.push((*field, values.clone()));
             }
         }
-        if !rest.equals.is_empty() || rest.within.is_some() {
+        if !rest.equals.is_empty() || rest.within.is_some() || !l.query.bbox.is_empty() {
             let Some(snap) = snap else { return Ok(None) };
             // Filters the index does not hold: ask the store which ids match in this tile.
             // The buffered box: points drawn in the buffer must pass the filter too.
-            rest.bbox = tile.buffered_boxes_lonlat(self.config.buffer, self.config.extent);
-            filter.fids = Some(
-                snap.matching_keys(ds, &rest)?
-                    .into_iter()
-                    .collect::<HashSet<i64>>(),
-            );
+            filter.fids = Some(match self.tile_boxes(&l.query, tile) {
+                Some(boxes) => {
+                    rest.bbox = boxes;
+                    snap.matching_keys(ds, &rest)?.into_iter().collect()
+                }
+                None => HashSet::new(),
+            });
         }
         let params = PointLayerParams {
             layer: ds.id.as_str(),
@@ -270,6 +271,21 @@ impl Renderer {
         Some(out)
     }
 
+    /// The boxes a layer's features are read from in `tile`: the buffered tile, cut down
+    /// to the query's own `bbox` (as `tessera bake --bbox` gives; tile URLs take none).
+    /// `None` when they do not meet: an empty list would mean no spatial filter at all.
+    fn tile_boxes(&self, q: &Query, tile: TileCoord) -> Option<Vec<crate::model::Bounds>> {
+        let boxes = tile.buffered_boxes_lonlat(self.config.buffer, self.config.extent);
+        if q.bbox.is_empty() {
+            return Some(boxes);
+        }
+        let cut: Vec<crate::model::Bounds> = boxes
+            .iter()
+            .flat_map(|t| q.bbox.iter().filter_map(move |b| intersect(t, b)))
+            .collect();
+        (!cut.is_empty()).then_some(cut)
+    }
+
     fn shape_layer(
         &self,
         snap: &dyn Snapshot,
@@ -281,7 +297,10 @@ impl Renderer {
         let mut layer = LayerBuilder::new(ds.id.as_str(), extent);
         let mut tiny = TinyFeatures::new(tile, extent, self.config.grid_cells);
         let mut q = l.query.clone();
-        q.bbox = tile.buffered_boxes_lonlat(buffer, extent);
+        let Some(boxes) = self.tile_boxes(&l.query, tile) else {
+            return Ok(layer);
+        };
+        q.bbox = boxes;
         q.limit = None;
         q.offset = 0;
         snap.scan(ds, &q, &mut |f| {
@@ -367,6 +386,16 @@ impl TinyFeatures {
             layer.add_point(None, at, &props);
         }
     }
+}
+
+/// The common part of two boxes, `None` when they do not meet.
+fn intersect(a: &crate::model::Bounds, b: &crate::model::Bounds) -> Option<crate::model::Bounds> {
+    a.intersects(b).then(|| crate::model::Bounds {
+        min_x: a.min_x.max(b.min_x),
+        min_y: a.min_y.max(b.min_y),
+        max_x: a.max_x.min(b.max_x),
+        max_y: a.max_y.min(b.max_y),
+    })
 }
 
 fn value_text(v: &Value) -> String {

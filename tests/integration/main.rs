@@ -5,6 +5,7 @@ mod adversarial;
 mod api;
 mod append;
 mod archives;
+mod bake;
 mod cli;
 mod crash;
 mod errors;
