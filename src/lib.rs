@@ -17,6 +17,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod geometry;
 pub mod http;
 pub mod ingest;
 pub mod model;

@@ -339,16 +339,14 @@ pub fn resolve_within(
     let feature = snap
         .feature(&ds, &f)?
         .ok_or_else(|| bad(format!("no feature `{f}` in `{d}`")))?;
-    let text = match feature.geometry {
-        Some(StoredGeometry::GeoJson { text, .. }) => text,
-        _ => return Err(bad(format!("`{d}/{f}` is not a polygon"))),
-    };
-    let area = crate::spatial::Area::from_geojson(&text)
-        .ok_or_else(|| bad(format!("`{d}/{f}` is not a polygon")))?;
-    req.query.within = Some(Within {
-        area,
-        geojson: text,
-    });
+    let area = match &feature.geometry {
+        Some(StoredGeometry::Shape { geometry, .. }) => {
+            crate::spatial::Area::from_geometry(geometry)
+        }
+        _ => None,
+    }
+    .ok_or_else(|| bad(format!("`{d}/{f}` is not a polygon")))?;
+    req.query.within = Some(Within { area });
     Ok(Some(format!("{}@{}", ds.id, ds.version)))
 }
 

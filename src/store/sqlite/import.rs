@@ -38,7 +38,7 @@ pub fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
         };
         Ok(rows::canonical_time(&text, mask, &zone, ty).or(Some(text)))
     })?;
-    // tessera_within(minx, miny, maxx, maxy, area_geojson): the area is parsed once per
+    // tessera_within(minx, miny, maxx, maxy, area_wkb): the area is decoded once per
     // statement (SQLite keeps it as auxiliary data of the constant argument).
     conn.create_scalar_function("tessera_within", 5, flags, |ctx| {
         let bounds = (
@@ -52,7 +52,11 @@ pub fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
         };
         type AuxError = Box<dyn std::error::Error + Send + Sync>;
         let area = ctx.get_or_create_aux(4, |v| -> Result<Option<Area>, AuxError> {
-            Ok(v.as_str().ok().and_then(Area::from_geojson))
+            let shape = v
+                .as_blob()
+                .ok()
+                .and_then(|b| crate::store::wkb::decode(b).ok());
+            Ok(shape.as_ref().and_then(Area::from_geometry))
         })?;
         let centre = ((minx + maxx) / 2.0, (miny + maxy) / 2.0);
         Ok(area
@@ -319,7 +323,8 @@ impl<'c> Staging<'c> {
             hkey,
             src: rec.source_id,
             bounds: geo.map(|g| g.bounds),
-            geom: geo.and_then(|g| g.geojson.clone()),
+            // GeoJSON text until the WKB writer lands (read.rs reads both).
+            geom: geo.and_then(|g| g.shape.as_ref().map(crate::geometry::to_geojson)),
             time,
             cells,
         };
