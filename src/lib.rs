@@ -23,6 +23,7 @@
 pub mod bake;
 pub mod cli;
 pub mod config;
+pub mod geometry;
 pub mod http;
 pub mod import;
 pub mod ingest;

@@ -5,35 +5,30 @@
 //! polygons that real boundary files contain.
 
 use crate::model::Bounds;
-use geojson::GeometryValue;
+use geo_types::{Geometry, MultiPolygon};
 
 /// The rings of one or more polygons, flattened: even-odd over all rings handles holes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Area {
+    /// The polygons as given, for backends that evaluate the area themselves.
+    polygons: MultiPolygon<f64>,
     rings: Vec<Vec<[f64; 2]>>,
     pub bounds: Bounds,
 }
 
 impl Area {
-    /// Reads a Polygon or MultiPolygon from GeoJSON geometry text; `None` for other types.
-    pub fn from_geojson(text: &str) -> Option<Area> {
-        let g: geojson::Geometry = text.parse().ok()?;
-        let polygons: Vec<&Vec<Vec<geojson::Position>>> = match &g.value {
-            GeometryValue::Polygon { coordinates } => vec![coordinates],
-            GeometryValue::MultiPolygon { coordinates } => coordinates.iter().collect(),
+    /// The area of a Polygon or MultiPolygon; `None` for other types or no usable ring.
+    pub fn from_geometry(g: &Geometry<f64>) -> Option<Area> {
+        let polygons = match g {
+            Geometry::Polygon(p) => MultiPolygon::new(vec![p.clone()]),
+            Geometry::MultiPolygon(m) => m.clone(),
+            Geometry::Rect(r) => MultiPolygon::new(vec![r.to_polygon()]),
             _ => return None,
         };
         let rings: Vec<Vec<[f64; 2]>> = polygons
-            .into_iter()
-            .flatten()
-            .map(|ring| {
-                ring.iter()
-                    .filter_map(|p| match p.as_slice() {
-                        [x, y, ..] => Some([*x, *y]),
-                        _ => None,
-                    })
-                    .collect::<Vec<_>>()
-            })
+            .iter()
+            .flat_map(|p| std::iter::once(p.exterior()).chain(p.interiors()))
+            .map(|ring| ring.coords().map(|c| [c.x, c.y]).collect::<Vec<_>>())
             .filter(|r: &Vec<[f64; 2]>| r.len() >= 3)
             .collect();
         let mut bounds: Option<Bounds> = None;
@@ -45,9 +40,15 @@ impl Area {
             }
         }
         Some(Area {
+            polygons,
             rings,
             bounds: bounds?,
         })
+    }
+
+    /// The area as a geometry (a MultiPolygon).
+    pub fn geometry(&self) -> Geometry<f64> {
+        Geometry::MultiPolygon(self.polygons.clone())
     }
 
     /// Whether (x, y) lies inside (boundary points may go either way).
@@ -78,16 +79,24 @@ impl Area {
 mod tests {
     use super::*;
 
+    fn from_geojson(text: &str) -> Option<Area> {
+        let g: geojson::Geometry = text.parse().ok()?;
+        Area::from_geometry(&Geometry::try_from(g).ok()?)
+    }
+
     #[test]
     fn holes_and_multipolygons() {
         let donut = r#"{"type":"Polygon","coordinates":[[[0,0],[10,0],[10,10],[0,10],[0,0]],[[4,4],[6,4],[6,6],[4,6],[4,4]]]}"#;
-        let a = Area::from_geojson(donut).unwrap();
+        let a = from_geojson(donut).unwrap();
         assert!(a.contains(1.0, 1.0));
         assert!(!a.contains(5.0, 5.0));
         assert!(!a.contains(11.0, 5.0));
         let multi = r#"{"type":"MultiPolygon","coordinates":[[[[0,0],[1,0],[1,1],[0,0]]],[[[5,5],[6,5],[6,6],[5,5]]]]}"#;
-        let m = Area::from_geojson(multi).unwrap();
+        let m = from_geojson(multi).unwrap();
         assert!(m.contains(0.8, 0.2) && m.contains(5.8, 5.2) && !m.contains(3.0, 3.0));
-        assert!(Area::from_geojson(r#"{"type":"Point","coordinates":[1,2]}"#).is_none());
+        assert!(from_geojson(r#"{"type":"Point","coordinates":[1,2]}"#).is_none());
+        // What a backend is handed evaluates the same.
+        let again = Area::from_geometry(&m.geometry()).unwrap();
+        assert_eq!(again, m);
     }
 }

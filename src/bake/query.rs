@@ -50,7 +50,8 @@ pub fn layer_requests(
 ) -> Result<Layers, BakeError> {
     let datasets = query::load_datasets(snap, ids).map_err(query_error)?;
     let query = filters.tile_query();
-    let mut layers = query::layer_requests(Some(snap), &datasets, Some(&query)).map_err(query_error)?;
+    let mut layers =
+        query::layer_requests(Some(snap), &datasets, Some(&query)).map_err(query_error)?;
     let bbox = match &filters.bbox {
         Some(b) => query::parse_bbox(b).map_err(query_error)?,
         None => Vec::new(),
@@ -71,7 +72,9 @@ fn query_error(e: QueryError) -> BakeError {
             parameter: parameter.to_owned(),
             detail: e.to_string(),
         },
-        (None, QueryError::NoDataset(_) | QueryError::NoTile(_)) => BakeError::Dataset(e.to_string()),
+        (None, QueryError::NoDataset(_) | QueryError::NoTile(_)) => {
+            BakeError::Dataset(e.to_string())
+        }
         (None, _) => BakeError::Filter {
             parameter: String::new(),
             detail: e.to_string(),

@@ -203,7 +203,7 @@ fn position(g: &Option<StoredGeometry>) -> String {
     match g {
         None => "none".into(),
         Some(StoredGeometry::Point { lon, lat }) => format!("{lat:.5}, {lon:.5}"),
-        Some(StoredGeometry::GeoJson { bounds, .. }) => format!(
+        Some(StoredGeometry::Shape { bounds, .. }) => format!(
             "around {:.4}, {:.4}",
             (bounds.min_y + bounds.max_y) / 2.0,
             (bounds.min_x + bounds.max_x) / 2.0

@@ -7,9 +7,9 @@ use super::error::ApiError;
 use super::features::with_snapshot;
 use super::{AppState, base_url, content_type};
 use crate::query::{load_datasets, parse_coord};
-use crate::tiles::TileCoord;
 use crate::render::catalog::CatalogSource;
 use crate::render::source::{SourceError, TileFormat, TileReply, TileRequest, TileSource};
+use crate::tiles::TileCoord;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -226,7 +226,9 @@ pub async fn tilesets(
 ) -> Result<Response, ApiError> {
     let base = base_url(&state, &headers);
     let ds = with_snapshot(&state, move |s| {
-        load_datasets(s, &id).map(|mut v| v.remove(0)).map_err(ApiError::from)
+        load_datasets(s, &id)
+            .map(|mut v| v.remove(0))
+            .map_err(ApiError::from)
     })
     .await?;
     let c = format!("{base}/collections/{}/tiles", ds.id);
@@ -256,7 +258,9 @@ pub async fn tileset(
     }
     let base = base_url(&state, &headers);
     let ds = with_snapshot(&state, move |s| {
-        load_datasets(s, &id).map(|mut v| v.remove(0)).map_err(ApiError::from)
+        load_datasets(s, &id)
+            .map(|mut v| v.remove(0))
+            .map_err(ApiError::from)
     })
     .await?;
     let c = format!("{base}/collections/{}/tiles/WebMercatorQuad", ds.id);

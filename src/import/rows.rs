@@ -260,8 +260,8 @@ fn encode_geometry(out: &mut Vec<u8>, g: &Geometry) {
         .position(|t| *t == g.type_name)
         .unwrap_or(7);
     let point =
-        g.geojson.is_none() && g.bounds.min_x == g.bounds.max_x && g.bounds.min_y == g.bounds.max_y;
-    out.push(ty as u8 | u8::from(point) << 4 | u8::from(g.geojson.is_some()) << 5);
+        g.shape.is_none() && g.bounds.min_x == g.bounds.max_x && g.bounds.min_y == g.bounds.max_y;
+    out.push(ty as u8 | u8::from(point) << 4 | u8::from(g.shape.is_some()) << 5);
     let b = g.bounds;
     let coords: &[f64] = if point {
         &[b.min_x, b.min_y]
@@ -271,8 +271,11 @@ fn encode_geometry(out: &mut Vec<u8>, g: &Geometry) {
     coords
         .iter()
         .for_each(|c| out.extend_from_slice(&c.to_le_bytes()));
-    if let Some(text) = &g.geojson {
-        put_str(out, text);
+    // Shapes travel as WKB, the form the writers store (and a compact one).
+    if let Some(shape) = &g.shape {
+        let wkb = crate::store::wkb::encode(shape);
+        out.extend_from_slice(&(wkb.len() as u32).to_le_bytes());
+        out.extend_from_slice(&wkb);
     }
 }
 
@@ -289,10 +292,16 @@ fn decode_geometry(c: &mut Cursor<'_>) -> Geometry {
             max_y: c.f64(),
         }
     };
-    let geojson = (flags & 32 != 0).then(|| c.string());
+    // Our own WKB, written by `encode_geometry` above: it decodes.
+    let shape = (flags & 32 != 0)
+        .then(|| {
+            let n = u32::from_le_bytes(c.bytes(4).try_into().unwrap_or_default()) as usize;
+            crate::store::wkb::decode(c.bytes(n)).ok()
+        })
+        .flatten();
     Geometry {
         bounds,
-        geojson,
+        shape,
         type_name: TYPE_NAMES[usize::from(flags & 15).min(7)],
     }
 }
@@ -404,7 +413,9 @@ mod tests {
                     max_x: 2.0,
                     max_y: 3.0,
                 },
-                geojson: Some("{\"type\":\"LineString\"}".into()),
+                shape: Some(geo_types::Geometry::LineString(
+                    geo_types::LineString::from(vec![(0.0, 1.0), (2.0, 3.0)]),
+                )),
                 type_name: "LineString",
             }),
             time: None,

@@ -113,7 +113,7 @@ impl GeoJsonReader {
             None => Err(NoGeometry::Missing),
             Some(g) => serde_json::from_str::<geojson::Geometry>(g.get())
                 .map_err(|_| NoGeometry::Unparseable)
-                .and_then(|g| convert(&g)),
+                .and_then(convert),
         };
         let source_id = match &self.id_column {
             Some(col) => props.get(col).and_then(value_text),
@@ -155,8 +155,9 @@ fn value_text(v: &serde_json::Value) -> Option<String> {
     }
 }
 
-/// Converts a GeoJSON geometry, checking every position.
-pub fn convert(g: &geojson::Geometry) -> Result<Geometry, NoGeometry> {
+/// Converts a GeoJSON geometry to geo-types, checking every position (a third
+/// coordinate, if any, is dropped: shapes are stored XY).
+pub fn convert(g: geojson::Geometry) -> Result<Geometry, NoGeometry> {
     let mut bounds: Option<Bounds> = None;
     let mut visit = |p: &geojson::Position| -> Result<(), NoGeometry> {
         let (x, y) = match p.as_slice() {
@@ -184,16 +185,17 @@ pub fn convert(g: &geojson::Geometry) -> Result<Geometry, NoGeometry> {
         check_position(bounds.min_x, bounds.min_y)?;
         return Ok(Geometry {
             bounds,
-            geojson: None,
+            shape: None,
             type_name: "Point",
         });
     }
-    let bare = geojson::Geometry::new(g.value.clone());
-    let text = serde_json::to_string(&bare).map_err(|_| NoGeometry::Unparseable)?;
+    let type_name = g.value.type_name();
+    // Every position has two coordinates by now, the one thing the conversion needs.
+    let shape = geo_types::Geometry::try_from(g.value).map_err(|_| NoGeometry::Unparseable)?;
     Ok(Geometry {
         bounds,
-        geojson: Some(text),
-        type_name: g.value.type_name(),
+        shape: Some(shape),
+        type_name,
     })
 }
 

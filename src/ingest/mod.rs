@@ -12,6 +12,8 @@ mod geojson;
 mod json_scan;
 mod sniff;
 
+pub use self::geojson::convert as convert_geojson;
+
 use crate::model::{Bounds, NoGeometry};
 use flate2::read::MultiGzDecoder;
 use std::fs::File;
@@ -52,12 +54,12 @@ impl std::str::FromStr for Encoding {
     }
 }
 
-/// A located geometry: GeoJSON text for anything but a point, which is kept as bounds alone.
+/// A located geometry: geo-types for anything but a point, which is kept as bounds alone.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Geometry {
     pub bounds: Bounds,
-    /// GeoJSON geometry object; `None` for a Point (its coordinates are the bounds).
-    pub geojson: Option<String>,
+    /// The shape, converted once when read; `None` for a Point (its coordinates are the bounds).
+    pub shape: Option<geo_types::Geometry<f64>>,
     pub type_name: &'static str,
 }
 
@@ -206,7 +208,7 @@ pub fn point(lon: f64, lat: f64) -> Result<Geometry, NoGeometry> {
     check_position(lon, lat)?;
     Ok(Geometry {
         bounds: Bounds::of_point(lon, lat),
-        geojson: None,
+        shape: None,
         type_name: "Point",
     })
 }

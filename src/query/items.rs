@@ -5,8 +5,8 @@
 //! it and the OpenAPI document is generated from it, so the two cannot disagree.
 
 use super::QueryError;
-use crate::model::time::TimeFormat;
 use crate::model::DatasetId;
+use crate::model::time::TimeFormat;
 use crate::model::{Bounds, DatasetInfo, FieldType, TimeRange, Value};
 use crate::store::{Bucket, Query, Snapshot, StoredGeometry, Within};
 use jiff::tz::TimeZone;
@@ -283,16 +283,14 @@ pub fn resolve_within(
     let feature = snap
         .feature(&ds, &f)?
         .ok_or_else(|| bad(format!("no feature `{f}` in `{d}`")))?;
-    let text = match feature.geometry {
-        Some(StoredGeometry::GeoJson { text, .. }) => text,
-        _ => return Err(bad(format!("`{d}/{f}` is not a polygon"))),
-    };
-    let area = crate::spatial::Area::from_geojson(&text)
-        .ok_or_else(|| bad(format!("`{d}/{f}` is not a polygon")))?;
-    req.query.within = Some(Within {
-        area,
-        geojson: text,
-    });
+    let area = match &feature.geometry {
+        Some(StoredGeometry::Shape { geometry, .. }) => {
+            crate::spatial::Area::from_geometry(geometry)
+        }
+        _ => None,
+    }
+    .ok_or_else(|| bad(format!("`{d}/{f}` is not a polygon")))?;
+    req.query.within = Some(Within { area });
     Ok(Some(format!("{}@{}", ds.id, ds.version)))
 }
 

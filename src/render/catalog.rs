@@ -7,8 +7,8 @@ use super::source::{
     Encoding, SourceError, SourceFuture, Tile, TileFormat, TileReply, TileRequest, TileSource,
 };
 use super::{Renderer, tilejson};
-use crate::query::{self, QueryError, layer_requests, load_datasets};
 use crate::model::{DatasetId, DatasetInfo};
+use crate::query::{self, QueryError, layer_requests, load_datasets};
 use crate::store::{Catalog, Snapshot};
 use crate::tiles::TileCoord;
 use bytes::Bytes;

@@ -64,7 +64,7 @@ pub struct PointSource {
     /// The category field's name, when the dataset has one.
     pub category: Option<String>,
     /// Served ids by internal key, for datasets whose ids are the input's own.
-    pub ids: Option<Vec<String>>,
+    pub ids: Option<tiles::ServedIds>,
 }
 
 /// One layer of a tile request: a dataset and its filters.
@@ -215,7 +215,7 @@ impl Renderer {
             buffer: self.config.buffer,
             extent: self.config.extent,
             category_field: source.category.as_deref(),
-            ids: source.ids.as_deref(),
+            ids: source.ids.as_ref(),
         };
         Ok(Some(tiles::render_points(
             &source.index,
@@ -304,15 +304,12 @@ impl Renderer {
         q.limit = None;
         q.offset = 0;
         snap.scan(ds, &q, &mut |f| {
-            let geometry = match &f.geometry {
-                Some(StoredGeometry::GeoJson { text, .. }) => {
-                    match text.parse::<geojson::Geometry>() {
-                        Ok(g) => g.value,
-                        Err(_) => return true,
-                    }
-                }
+            let point;
+            let (geometry, bounds) = match &f.geometry {
+                Some(StoredGeometry::Shape { geometry, bounds }) => (geometry, Some(bounds)),
                 Some(StoredGeometry::Point { lon, lat }) => {
-                    geojson::GeometryValue::new_point([*lon, *lat])
+                    point = geo_types::Geometry::Point(geo_types::Point::new(*lon, *lat));
+                    (&point, None)
                 }
                 None => return true,
             };
@@ -324,10 +321,8 @@ impl Renderer {
                 }
             }
             let id = f.id.parse::<u64>().ok();
-            let parts = tiles::clip_geometry(&geometry, tile, extent, buffer);
-            if let (true, Some(StoredGeometry::GeoJson { bounds, .. })) =
-                (parts.is_empty(), &f.geometry)
-            {
+            let parts = tiles::clip_geometry(geometry, tile, extent, buffer);
+            if let (true, Some(bounds)) = (parts.is_empty(), bounds) {
                 tiny.add(bounds);
             }
             for g in parts {
@@ -433,7 +428,7 @@ fn build_source(
     let mut names: Vec<String> = Vec::new();
     let mut lookup: HashMap<String, u32> = HashMap::new();
     let mut points = Vec::with_capacity(ds.feature_count as usize);
-    let mut ids: Option<Vec<String>> = ds.source_ids.then(Vec::new);
+    let mut ids = ds.source_ids.then(tiles::ServedIds::new);
     snap.positions(ds, field, &mut |row| {
         let category = match &row.value {
             Value::Null => None,
@@ -446,11 +441,7 @@ fn build_source(
             }
         };
         if let Some(ids) = ids.as_mut() {
-            let slot = row.key.max(1) as usize - 1;
-            if ids.len() <= slot {
-                ids.resize(slot + 1, String::new());
-            }
-            ids[slot] = row.id.clone();
+            ids.push(row.key, row.id.clone());
         }
         points.push(PointRecord {
             fid: row.key,
@@ -472,6 +463,6 @@ fn build_source(
         index,
         cluster_zoom,
         category,
-        ids,
+        ids: ids.map(tiles::ServedIds::finish),
     })
 }

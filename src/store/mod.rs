@@ -6,6 +6,7 @@
 //! replaces it.
 
 pub mod sqlite;
+pub mod wkb;
 
 use crate::model::{
     Bounds, DatasetId, DatasetInfo, DatasetMeta, Field, NoGeometry, TimeRange, Value,
@@ -15,8 +16,10 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// A failure inside the backend's database (SQLite today, PostgreSQL later): kept
+    /// as the backend's own error, so nothing above `store/` names the database crate.
     #[error("database error: {0}")]
-    Db(#[from] rusqlite::Error),
+    Db(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("catalog file {path}: {message}")]
     Open { path: PathBuf, message: String },
     #[error("dataset `{0}` not found")]
@@ -49,11 +52,11 @@ pub struct Query {
     pub offset: u64,
 }
 
-/// An area filter: the area and its GeoJSON text (what the store evaluates).
+/// An area filter. The area is geo-types polygons; each backend turns it into whatever it
+/// evaluates (SQLite: WKB for a SQL function, PostGIS would bind it as a geometry).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Within {
     pub area: crate::spatial::Area,
-    pub geojson: String,
 }
 
 /// A feature as read back from the catalog.
@@ -74,10 +77,10 @@ pub enum StoredGeometry {
         lon: f64,
         lat: f64,
     },
-    /// Any other geometry, as GeoJSON text.
-    GeoJson {
+    /// Any other geometry, decoded once by the store (from WKB, or legacy GeoJSON text).
+    Shape {
         bounds: Bounds,
-        text: String,
+        geometry: geo_types::Geometry<f64>,
     },
 }
 
@@ -133,7 +136,9 @@ pub type Interrupter = Box<dyn Fn() + Send + Sync>;
 /// One feature reduced to what point tiles need.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PositionRow {
-    /// Internal, dense id of the feature in this dataset version (not the API id).
+    /// Internal id of the feature in this dataset version (not the API id): unique and
+    /// ascending in [`Snapshot::positions`] order, but not dense and not an array index
+    /// (a PostgreSQL backend hands out sparse ones).
     pub key: i64,
     /// The id served in URLs.
     pub id: String,

@@ -1,4 +1,4 @@
-//! GeoJSON geometry -> integer tile geometry: project, clip to the buffered tile,
+//! geo-types geometry (lon/lat) -> integer tile geometry: project, clip to the buffered tile,
 //! simplify, round, clean and orient, in that order.
 //!
 //! Clipping comes first so that simplification and rounding only see the (small) part
@@ -14,7 +14,7 @@
 //! keeps a large dependency out of the build.
 
 use super::{TileCoord, coord};
-use geojson::{GeometryValue, Position};
+use geo_types::{Coord, Geometry, Polygon};
 
 /// Geometry in tile coordinates (y down), ready to encode. Rings are open (the first
 /// point is not repeated at the end; MVT closes them with ClosePath).
@@ -63,7 +63,7 @@ struct Frame {
 /// (below zoom 0, which is its own neighbour) the geometry is also clipped one world
 /// width over, so what lies just across the line shows in the buffer on the right side.
 pub fn clip_geometry(
-    geom: &GeometryValue,
+    geom: &Geometry<f64>,
     tile: TileCoord,
     extent: u32,
     buffer: u32,
@@ -96,43 +96,44 @@ pub fn clip_geometry(
 type Ring = Vec<[i32; 2]>;
 
 fn collect(
-    geom: &GeometryValue,
+    geom: &Geometry<f64>,
     f: &Frame,
     points: &mut Vec<[i32; 2]>,
     lines: &mut Vec<Ring>,
     polygons: &mut Vec<Vec<Ring>>,
 ) {
     match geom {
-        GeometryValue::Point { coordinates } => {
-            clip_points(std::slice::from_ref(coordinates), f, points)
+        Geometry::Point(p) => clip_points(std::slice::from_ref(&p.0), f, points),
+        Geometry::MultiPoint(m) => {
+            let coords: Vec<Coord<f64>> = m.iter().map(|p| p.0).collect();
+            clip_points(&coords, f, points);
         }
-        GeometryValue::MultiPoint { coordinates } => clip_points(coordinates, f, points),
-        GeometryValue::LineString { coordinates } => lines.extend(clip_line(coordinates, f)),
-        GeometryValue::MultiLineString { coordinates } => {
-            lines.extend(coordinates.iter().flat_map(|l| clip_line(l, f)));
+        Geometry::Line(l) => lines.extend(clip_line(&[l.start, l.end], f)),
+        Geometry::LineString(l) => lines.extend(clip_line(&l.0, f)),
+        Geometry::MultiLineString(m) => {
+            lines.extend(m.iter().flat_map(|l| clip_line(&l.0, f)));
         }
-        GeometryValue::Polygon { coordinates } => polygons.extend(clip_polygon(coordinates, f)),
-        GeometryValue::MultiPolygon { coordinates } => {
-            polygons.extend(coordinates.iter().filter_map(|p| clip_polygon(p, f)));
+        Geometry::Polygon(p) => polygons.extend(clip_polygon(p, f)),
+        Geometry::Rect(r) => polygons.extend(clip_polygon(&r.to_polygon(), f)),
+        Geometry::Triangle(t) => polygons.extend(clip_polygon(&t.to_polygon(), f)),
+        Geometry::MultiPolygon(m) => {
+            polygons.extend(m.iter().filter_map(|p| clip_polygon(p, f)));
         }
-        GeometryValue::GeometryCollection { geometries } => {
-            for g in geometries {
-                collect(&g.value, f, points, lines, polygons);
+        Geometry::GeometryCollection(c) => {
+            for g in c {
+                collect(g, f, points, lines, polygons);
             }
         }
     }
 }
 
 /// Projects positions into tile units, skipping non-finite ones.
-fn project(positions: &[Position], f: &Frame) -> Vec<Pt> {
+fn project(positions: &[Coord<f64>], f: &Frame) -> Vec<Pt> {
     positions
         .iter()
-        .filter_map(|p| match p.as_slice() {
-            [lon, lat, ..] => {
-                let [x, y] = coord::tile_xy_f64(*lon, *lat, f.tile, f.extent);
-                Some([x + f.x_shift, y])
-            }
-            _ => None,
+        .map(|c| {
+            let [x, y] = coord::tile_xy_f64(c.x, c.y, f.tile, f.extent);
+            [x + f.x_shift, y]
         })
         .filter(|p| p[0].is_finite() && p[1].is_finite())
         .collect()
@@ -143,13 +144,13 @@ fn round(p: Pt) -> [i32; 2] {
     [p[0].round() as i32, p[1].round() as i32]
 }
 
-fn clip_points(positions: &[Position], f: &Frame, out: &mut Vec<[i32; 2]>) {
+fn clip_points(positions: &[Coord<f64>], f: &Frame, out: &mut Vec<[i32; 2]>) {
     let inside = |p: &Pt| p.iter().all(|v| (f.lo..=f.hi).contains(v));
     out.extend(project(positions, f).into_iter().filter(inside).map(round));
 }
 
 /// Clips, simplifies and rounds one line; it may come back as several parts (or none).
-fn clip_line(positions: &[Position], f: &Frame) -> Vec<Ring> {
+fn clip_line(positions: &[Coord<f64>], f: &Frame) -> Vec<Ring> {
     let pts = project(positions, f);
     let mut parts = Vec::new();
     let mut cur: Vec<Pt> = Vec::new();
@@ -214,10 +215,11 @@ fn liang_barsky(a: Pt, b: Pt, lo: f64, hi: f64) -> Option<(f64, f64)> {
 
 /// One polygon: exterior first, then holes. `None` when the exterior does not survive
 /// clipping and cleaning (its holes then have nothing to be holes of).
-fn clip_polygon(rings: &[Vec<Position>], f: &Frame) -> Option<Vec<Ring>> {
-    let mut out = Vec::with_capacity(rings.len());
-    for (i, ring) in rings.iter().enumerate() {
-        let mut pts = project(ring, f);
+fn clip_polygon(polygon: &Polygon<f64>, f: &Frame) -> Option<Vec<Ring>> {
+    let rings = std::iter::once(polygon.exterior()).chain(polygon.interiors());
+    let mut out = Vec::with_capacity(1 + polygon.interiors().len());
+    for (i, ring) in rings.enumerate() {
+        let mut pts = project(&ring.0, f);
         if pts.len() > 1 && pts.first() == pts.last() {
             pts.pop();
         }
@@ -344,7 +346,15 @@ pub(crate) fn area2(ring: &[[i32; 2]]) -> i128 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use geojson::{GeometryValue, Position};
     use proptest::prelude::*;
+
+    /// The cases are written as GeoJSON values (as a reader sees them) and clipped in the
+    /// geo-types form the store hands over.
+    fn clip_geometry(g: &GeometryValue, tile: TileCoord, e: u32, b: u32) -> Vec<TileGeometry> {
+        let g = Geometry::try_from(g.clone()).expect("two coordinates per position");
+        super::clip_geometry(&g, tile, e, b)
+    }
 
     const E: u32 = 4096;
     const B: u32 = 64;
@@ -426,10 +436,11 @@ mod tests {
             coordinates: vec![at(0.5, 0.5), at(0.5, 0.5)],
         };
         assert!(clip_geometry(&dot, tile(), E, B).is_empty());
-        let bad = GeometryValue::LineString {
-            coordinates: vec![Position::from([f64::NAN, 1.0]), Position::from(vec![1.0])],
-        };
-        assert!(clip_geometry(&bad, tile(), E, B).is_empty());
+        // Non-finite positions are skipped (a one-coordinate position, the other bad case
+        // of GeoJSON, cannot exist in geo-types).
+        let bad: Geometry<f64> =
+            geo_types::LineString::from(vec![(f64::NAN, 1.0), (1.0, f64::INFINITY)]).into();
+        assert!(super::clip_geometry(&bad, tile(), E, B).is_empty());
         // A hole outside the buffer goes, the exterior stays.
         let p = GeometryValue::Polygon {
             coordinates: vec![

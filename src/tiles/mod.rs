@@ -11,6 +11,7 @@ pub mod clip;
 pub mod cluster;
 pub mod coord;
 pub mod encode;
+pub mod ids;
 pub mod morton;
 pub mod points;
 mod render;
@@ -22,6 +23,7 @@ pub use cluster::{
 };
 pub use coord::{MAX_LAT, MAX_ZOOM, TileCoord, tile_of, world_to_tile, world_xy};
 pub use encode::{LayerBuilder, PropValue, encode_tile};
+pub use ids::ServedIds;
 pub use points::{Filter, PointIndex, PointRecord, PointRef};
 pub use render::{PointLayerParams, render_points};
 

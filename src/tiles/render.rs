@@ -22,9 +22,9 @@ pub struct PointLayerParams<'a> {
     pub extent: u32,
     /// The property that names each point's category, if the dataset has one.
     pub category_field: Option<&'a str>,
-    /// Served feature ids by fid - 1, for datasets whose ids are the input's own (the
+    /// Served feature ids by fid, for datasets whose ids are the input's own (the
     /// `fid` property then carries them, so a client can fetch the feature).
-    pub ids: Option<&'a [String]>,
+    pub ids: Option<&'a super::ServedIds>,
 }
 
 /// Renders the points of `tile` that pass `filter` into a layer ready for
@@ -109,12 +109,9 @@ fn add_single(
     params: &PointLayerParams<'_>,
 ) {
     // `fid` is the id served by /items: the input's own id where the dataset has them.
-    let served = params
-        .ids
-        .and_then(|ids| usize::try_from(fid - 1).ok().and_then(|i| ids.get(i)))
-        .filter(|s| !s.is_empty());
+    let served = params.ids.and_then(|ids| ids.get(fid));
     let fid_prop = match served {
-        Some(s) => s.as_str().into(),
+        Some(s) => s.into(),
         None => PropValue::Int(fid),
     };
     // On the stack: this runs for every point of a tile, and each allocation showed.

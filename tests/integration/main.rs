@@ -15,6 +15,7 @@ mod hostile_requests;
 mod import;
 mod pages;
 mod props;
+mod seam;
 mod stall;
 mod support;
 mod tiles;

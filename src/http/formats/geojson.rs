@@ -102,7 +102,9 @@ pub fn geometry(out: &mut Vec<u8>, g: &Option<StoredGeometry>) {
         Some(StoredGeometry::Point { lon, lat }) => {
             let _ = write!(out, r#"{{"type":"Point","coordinates":[{lon},{lat}]}}"#);
         }
-        Some(StoredGeometry::GeoJson { text, .. }) => out.extend_from_slice(text.as_bytes()),
+        Some(StoredGeometry::Shape { geometry, .. }) => {
+            crate::geometry::write_geojson(out, geometry)
+        }
     }
 }
 

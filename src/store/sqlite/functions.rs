@@ -4,7 +4,7 @@ use crate::spatial::Area;
 use rusqlite::Connection;
 use rusqlite::functions::FunctionFlags;
 
-/// `tessera_within(minx, miny, maxx, maxy, area_geojson)`: whether the centre of the
+/// `tessera_within(minx, miny, maxx, maxy, area_wkb)`: whether the centre of the
 /// bounds lies in the area. The area is parsed once per statement (SQLite keeps it as
 /// auxiliary data of the constant argument).
 pub fn register(conn: &Connection) -> rusqlite::Result<()> {
@@ -21,7 +21,11 @@ pub fn register(conn: &Connection) -> rusqlite::Result<()> {
         };
         type AuxError = Box<dyn std::error::Error + Send + Sync>;
         let area = ctx.get_or_create_aux(4, |v| -> Result<Option<Area>, AuxError> {
-            Ok(v.as_str().ok().and_then(Area::from_geojson))
+            let shape = v
+                .as_blob()
+                .ok()
+                .and_then(|b| crate::store::wkb::decode(b).ok());
+            Ok(shape.as_ref().and_then(Area::from_geometry))
         })?;
         let centre = ((minx + maxx) / 2.0, (miny + maxy) / 2.0);
         Ok(area

@@ -22,6 +22,12 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Instant;
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Db(Box::new(e))
+    }
+}
+
 pub struct SqliteCatalog {
     path: PathBuf,
     writer: Mutex<Connection>,

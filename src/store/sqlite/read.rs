@@ -2,12 +2,14 @@
 //! SQL are generated column and table names) and row decoding.
 
 use super::{SqliteCatalog, Tables, load_info, parse_info};
+use crate::ingest;
 use crate::model::time::TimeFormat;
 use crate::model::{Bounds, DatasetId, DatasetInfo, FieldType, TimeRange, Value};
+use crate::store::wkb;
 use crate::store::{
     Bucket, PositionRow, Query, Snapshot, StoreError, StoredFeature, StoredGeometry,
 };
-use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::types::{ToSqlOutput, Type, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row};
 
 pub struct SqliteSnapshot<'a> {
@@ -389,7 +391,8 @@ fn from_where(t: Tables, q: &Query) -> (String, Vec<ToSqlOutput<'static>>) {
     }
     if let Some(w) = &q.within {
         conds.push("tessera_within(minx, miny, maxx, maxy, ?)".into());
-        params.push(ToSqlOutput::from(w.geojson.clone()));
+        // The store's own form of the area: WKB, decoded once per statement by the function.
+        params.push(ToSqlOutput::from(wkb::encode(&w.area.geometry())));
     }
     let sql = if conds.is_empty() {
         from
@@ -426,8 +429,8 @@ fn decode(r: &Row<'_>, ds: &DatasetInfo) -> rusqlite::Result<StoredFeature> {
                 max_x: r.get(4)?,
                 max_y: r.get(5)?,
             };
-            Some(match r.get::<_, Option<String>>(6)? {
-                Some(text) => StoredGeometry::GeoJson { bounds, text },
+            Some(match stored_shape(r.get_ref(6)?)? {
+                Some(geometry) => StoredGeometry::Shape { bounds, geometry },
                 None => StoredGeometry::Point {
                     lon: bounds.min_x,
                     lat: bounds.min_y,
@@ -457,4 +460,190 @@ fn decode(r: &Row<'_>, ds: &DatasetInfo) -> rusqlite::Result<StoredFeature> {
         time,
         values,
     })
+}
+
+/// The `geom` column: NULL for a point, a BLOB of WKB, or TEXT of GeoJSON in catalogs
+/// written before WKB (read as they are; a re-import rewrites them). A value that is
+/// neither fails the read: the catalog is damaged, and drawing the row without its
+/// shape would hide that.
+fn stored_shape(v: ValueRef<'_>) -> rusqlite::Result<Option<geo_types::Geometry<f64>>> {
+    let bad = |ty, e: Box<dyn std::error::Error + Send + Sync>| {
+        rusqlite::Error::FromSqlConversionFailure(6, ty, e)
+    };
+    match v {
+        ValueRef::Null => Ok(None),
+        ValueRef::Blob(b) => wkb::decode(b)
+            .map(Some)
+            .map_err(|e| bad(Type::Blob, Box::new(e))),
+        ValueRef::Text(t) => legacy_geojson(t)
+            .map(Some)
+            .ok_or_else(|| bad(Type::Text, "unreadable GeoJSON geometry".into())),
+        ValueRef::Integer(_) | ValueRef::Real(_) => Err(bad(
+            v.data_type(),
+            "a number where a geometry belongs".into(),
+        )),
+    }
+}
+
+/// Legacy GeoJSON text, checked as at import (so a damaged catalog cannot make the
+/// conversion panic on a position with one coordinate).
+fn legacy_geojson(text: &[u8]) -> Option<geo_types::Geometry<f64>> {
+    let g: geojson::Geometry = serde_json::from_slice(text).ok()?;
+    ingest::convert_geojson(g).ok()?.shape
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::SqliteCatalog;
+    use crate::import::ImportRequest;
+    use crate::model::{DatasetId, DatasetMeta};
+    use crate::spatial::Area;
+    use crate::store::Catalog;
+    use crate::store::{Query, StoreError, StoredFeature, Within, wkb};
+
+    const FILE: &str = r#"{"type":"FeatureCollection","features":[
+{"type":"Feature","properties":{"n":"road"},"geometry":{"type":"LineString","coordinates":[[-73.9857132,40.7484],[-73.97,40.75]]}},
+{"type":"Feature","properties":{"n":"park"},"geometry":{"type":"Polygon","coordinates":[[[0,0],[10,0],[10,10],[0,10],[0,0]],[[4,4],[6,4],[6,6],[4,6],[4,4]]]}},
+{"type":"Feature","properties":{"n":"isles"},"geometry":{"type":"MultiPolygon","coordinates":[[[[20,20],[21,20],[21,21],[20,20]]],[[[30,30],[31,30],[31,31],[30,30]]]]}},
+{"type":"Feature","properties":{"n":"in"},"geometry":{"type":"Point","coordinates":[1.5,1.5]}},
+{"type":"Feature","properties":{"n":"hole"},"geometry":{"type":"Point","coordinates":[5,5]}},
+{"type":"Feature","properties":{"n":"out"},"geometry":{"type":"Point","coordinates":[12,1]}}
+]}"#;
+
+    fn scan(catalog: &SqliteCatalog, q: &Query) -> Result<Vec<StoredFeature>, StoreError> {
+        let snap = catalog.snapshot()?;
+        let ds = snap.dataset(&DatasetId::parse("mixed").unwrap())?.unwrap();
+        let mut out = Vec::new();
+        snap.scan(&ds, q, &mut |f| {
+            out.push(f);
+            true
+        })?;
+        Ok(out)
+    }
+
+    /// The catalog, its file, and the name of the dataset's feature table.
+    fn imported(dir: &std::path::Path) -> (SqliteCatalog, std::path::PathBuf, String) {
+        let file = dir.join("mixed.geojson");
+        std::fs::write(&file, FILE).unwrap();
+        let db = dir.join("c.db");
+        let catalog = SqliteCatalog::open(&db).unwrap();
+        let req = ImportRequest {
+            id: DatasetId::parse("mixed").unwrap(),
+            meta: DatasetMeta::default(),
+            files: vec![file],
+            options: Default::default(),
+            time: None,
+            time_end: None,
+            timezone: jiff::tz::TimeZone::UTC,
+            append: false,
+            max_errors: 0,
+        };
+        catalog.import(&req, &mut |_| {}).unwrap();
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let table: String = conn
+            .query_row(
+                r"SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'f\_%' ESCAPE '\'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        (catalog, db, table)
+    }
+
+    /// Catalogs written before WKB hold GeoJSON text; rows written now hold WKB. Both
+    /// read back as the same geo-types values, and `within=` works over either.
+    #[test]
+    fn wkb_blobs_and_legacy_text_read_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let (catalog, db, table) = imported(dir.path());
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let kinds = |conn: &rusqlite::Connection| -> Vec<String> {
+            let sql = format!("SELECT typeof(geom) FROM {table} ORDER BY fid");
+            let mut stmt = conn.prepare(&sql).unwrap();
+            let mut k: Vec<String> = stmt
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            k.sort();
+            k
+        };
+        let text = ["null", "null", "null", "text", "text", "text"];
+        assert_eq!(kinds(&conn), text, "written as text until the WKB writer");
+        let from_text = scan(&catalog, &Query::default()).unwrap();
+
+        // Rewrite every shape as WKB with our encoder, as the new writer stores them.
+        let shapes: Vec<(i64, String)> = conn
+            .prepare(&format!(
+                "SELECT fid, geom FROM {table} WHERE geom IS NOT NULL"
+            ))
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(shapes.len(), 3);
+        for (fid, text) in &shapes {
+            let g = super::legacy_geojson(text.as_bytes()).unwrap();
+            let sql = format!("UPDATE {table} SET geom = ? WHERE fid = ?");
+            conn.execute(&sql, rusqlite::params![wkb::encode(&g), fid])
+                .unwrap();
+        }
+        assert_eq!(
+            kinds(&conn),
+            ["blob", "blob", "blob", "null", "null", "null"]
+        );
+        let from_blob = scan(&catalog, &Query::default()).unwrap();
+        assert_eq!(from_blob, from_text);
+
+        // The values are the file's, exactly.
+        let by_name = |n: &str| {
+            from_blob
+                .iter()
+                .find(|f| f.values[0] == crate::model::Value::Text(n.into()))
+                .unwrap()
+        };
+        let park = match &by_name("park").geometry {
+            Some(crate::store::StoredGeometry::Shape { geometry, .. }) => geometry.clone(),
+            other => panic!("{other:?}"),
+        };
+        let mut text = Vec::new();
+        crate::geometry::write_geojson(&mut text, &park);
+        assert_eq!(
+            String::from_utf8(text).unwrap(),
+            r#"{"type":"Polygon","coordinates":[[[0.0,0.0],[10.0,0.0],[10.0,10.0],[0.0,10.0],[0.0,0.0]],[[4.0,4.0],[6.0,4.0],[6.0,6.0],[4.0,6.0],[4.0,4.0]]]}"#
+        );
+
+        // within= the park: the point in its body, not the one in its hole nor outside
+        // (nor the park itself, whose bounds' centre is in the hole).
+        let q = Query {
+            within: Some(Within {
+                area: Area::from_geometry(&park).unwrap(),
+            }),
+            ..Query::default()
+        };
+        let names: Vec<_> = scan(&catalog, &q)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.values[0].clone())
+            .collect();
+        assert_eq!(names, vec![crate::model::Value::Text("in".into())]);
+    }
+
+    #[test]
+    fn a_damaged_geometry_is_an_error_not_a_panic_or_a_point() {
+        let dir = tempfile::tempdir().unwrap();
+        let (catalog, db, table) = imported(dir.path());
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        for bad in [
+            rusqlite::types::Value::Blob(vec![1, 2, 0, 0, 0, 9]),
+            rusqlite::types::Value::Text(r#"{"type":"LineString","coordinates":[[1],[2]]}"#.into()),
+            rusqlite::types::Value::Integer(7),
+        ] {
+            let sql = format!("UPDATE {table} SET geom = ? WHERE geom IS NOT NULL");
+            conn.execute(&sql, [&bad]).unwrap();
+            let err = scan(&catalog, &Query::default()).unwrap_err();
+            assert!(matches!(err, StoreError::Db(_)), "{bad:?}: {err}");
+        }
+    }
 }

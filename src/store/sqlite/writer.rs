@@ -61,8 +61,8 @@ fn not_started() -> StoreError {
 
 /// The value stored in the `geom` column for a geometry: the one place that decides it.
 fn geom_column(g: &Geometry) -> SqlValue {
-    match &g.geojson {
-        Some(text) => SqlValue::Text(text.clone()),
+    match &g.shape {
+        Some(shape) => SqlValue::Blob(crate::store::wkb::encode(shape)),
         None => SqlValue::Null,
     }
 }
