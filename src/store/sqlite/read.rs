@@ -568,12 +568,15 @@ mod tests {
             k.sort();
             k
         };
-        let text = ["null", "null", "null", "text", "text", "text"];
-        assert_eq!(kinds(&conn), text, "written as text until the WKB writer");
-        let from_text = scan(&catalog, &Query::default()).unwrap();
+        assert_eq!(
+            kinds(&conn),
+            ["blob", "blob", "blob", "null", "null", "null"],
+            "an import writes shapes as WKB"
+        );
+        let from_blob = scan(&catalog, &Query::default()).unwrap();
 
-        // Rewrite every shape as WKB with our encoder, as the new writer stores them.
-        let shapes: Vec<(i64, String)> = conn
+        // Rewrite every shape as GeoJSON text, as catalogs written before WKB hold them.
+        let shapes: Vec<(i64, Vec<u8>)> = conn
             .prepare(&format!(
                 "SELECT fid, geom FROM {table} WHERE geom IS NOT NULL"
             ))
@@ -583,17 +586,20 @@ mod tests {
             .map(Result::unwrap)
             .collect();
         assert_eq!(shapes.len(), 3);
-        for (fid, text) in &shapes {
-            let g = super::legacy_geojson(text.as_bytes()).unwrap();
+        for (fid, blob) in &shapes {
+            let g = wkb::decode(blob).unwrap();
             let sql = format!("UPDATE {table} SET geom = ? WHERE fid = ?");
-            conn.execute(&sql, rusqlite::params![wkb::encode(&g), fid])
-                .unwrap();
+            conn.execute(
+                &sql,
+                rusqlite::params![crate::geometry::to_geojson(&g), fid],
+            )
+            .unwrap();
         }
         assert_eq!(
             kinds(&conn),
-            ["blob", "blob", "blob", "null", "null", "null"]
+            ["null", "null", "null", "text", "text", "text"]
         );
-        let from_blob = scan(&catalog, &Query::default()).unwrap();
+        let from_text = scan(&catalog, &Query::default()).unwrap();
         assert_eq!(from_blob, from_text);
 
         // The values are the file's, exactly.
