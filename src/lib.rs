@@ -3,6 +3,10 @@
 //! Data flows one way through the modules:
 //! - [`ingest`] reads CSV and GeoJSON files into records (position, typed-later text
 //!   values, time), streaming and with file + line on every error;
+//! - [`import`] is the backend-neutral import pipeline: type inference, the time column,
+//!   the error budget and the report, rows in Hilbert order (spilled to sorted runs on
+//!   disk past a memory budget), handed to a [`store::DatasetWriter`] that commits them
+//!   as one new version (a new backend implements that writer and reuses all the rest);
 //! - [`store`] keeps datasets in a SQLite catalog (one Hilbert-ordered table and one
 //!   R*Tree per dataset version) behind the [`store::Catalog`] trait, and answers
 //!   [`store::Query`]s;

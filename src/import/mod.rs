@@ -185,7 +185,9 @@ pub fn write_version(
 #[derive(Debug, Default)]
 struct Summary {
     no_geom: BTreeMap<NoGeometry, u64>,
-    geometry_types: BTreeSet<String>,
+    /// Of the new rows (names the readers give; no allocation per row) and of the base.
+    geometry_types: BTreeSet<&'static str>,
+    base_type: Option<String>,
     bounds: Option<Bounds>,
     time: Option<TimeRange>,
 }
@@ -209,9 +211,7 @@ impl Summary {
         for (reason, n) in &base.without_geometry {
             *self.no_geom.entry(*reason).or_default() += n;
         }
-        if let Some(t) = &base.geometry_type {
-            self.geometry_types.insert(t.clone());
-        }
+        self.base_type.clone_from(&base.geometry_type);
         if let Some(b) = &base.bounds {
             self.add_bounds(b);
         }
@@ -221,9 +221,11 @@ impl Summary {
     }
 
     fn geometry_type(&self) -> Option<String> {
-        match self.geometry_types.len() {
+        let mut all: BTreeSet<&str> = self.geometry_types.clone();
+        all.extend(self.base_type.as_deref());
+        match all.len() {
             0 => None,
-            1 => self.geometry_types.first().cloned(),
+            1 => all.first().map(|t| (*t).to_owned()),
             _ => Some("Geometry".to_owned()),
         }
     }
@@ -356,7 +358,7 @@ impl Collector {
         };
         let (hkey, geometry) = match rec.geometry {
             Ok(g) => {
-                self.summary.geometry_types.insert(g.type_name.to_owned());
+                self.summary.geometry_types.insert(g.type_name);
                 self.summary.add_bounds(&g.bounds);
                 let b = g.bounds;
                 let key = hilbert_key((b.min_x + b.max_x) / 2.0, (b.min_y + b.max_y) / 2.0);

@@ -116,8 +116,8 @@ pub mod limits {
     pub const MAX_RECORD_BYTES: usize = 16 << 20;
     /// Most fields in one CSV row, before the header is even compared.
     pub const MAX_FIELDS: usize = 10_000;
-    /// Most property columns: SQLite allows 2,000 columns per table and the staging
-    /// table needs 10 of its own.
+    /// Most property columns: SQLite allows 2,000 columns per table and the feature
+    /// table needs 9 of its own (id, source id, bounds, geometry, time), with margin.
     pub const MAX_COLUMNS: usize = 1_990;
     /// Largest GeoJSON feature (a detailed country outline is a few MB).
     pub const MAX_FEATURE_BYTES: usize = 64 << 20;

@@ -282,7 +282,7 @@ fn select_list(ds: &DatasetInfo) -> String {
     s
 }
 
-/// Scans one table generation (also used by `--append` to restage the current rows).
+/// Scans one table generation.
 pub fn scan_gen(
     conn: &Connection,
     ds: &DatasetInfo,
