@@ -8,7 +8,7 @@
 
 use super::BakeError;
 use crate::render::{LayerRequest, Renderer};
-use crate::store::Catalog;
+use crate::store::{Catalog, Snapshot};
 use crate::tiles::TileCoord;
 use std::collections::BTreeMap;
 use std::sync::mpsc;
@@ -98,7 +98,10 @@ fn worker(
     queue: &Mutex<mpsc::Receiver<Job>>,
     report: &mpsc::Sender<Done>,
 ) {
-    let snap = catalog.snapshot().map_err(|e| e.to_string());
+    let snap = catalog
+        .snapshot()
+        .map_err(|e| e.to_string())
+        .and_then(|s| same_versions(&*s, layers).map(|()| s));
     let mut gzip = Gzip::new(gzip_level);
     loop {
         let job = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
@@ -114,6 +117,25 @@ fn worker(
             return;
         }
     }
+}
+
+/// Pins the worker's snapshot (SQLite starts its read transaction at the first read) and
+/// checks that it sees the versions the bake was planned on: a re-import committed while
+/// the workers start would otherwise put two versions of a dataset into one archive.
+fn same_versions(snap: &dyn Snapshot, layers: &[LayerRequest]) -> Result<(), String> {
+    for l in layers {
+        let now = snap
+            .dataset(&l.dataset.id)
+            .map_err(|e| e.to_string())?
+            .map(|d| d.version);
+        if now != Some(l.dataset.version) {
+            return Err(format!(
+                "dataset `{}` changed while the bake started (version {} is no longer current); run it again",
+                l.dataset.id, l.dataset.version
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// gzip (RFC 1952) with one deflate state per worker, reused from tile to tile (a fresh
