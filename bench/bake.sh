@@ -144,7 +144,7 @@ PY
 
 [ "$have_tessera" = 1 ] && say "tessera:    tessera bake uk-crime --db $db --out OUT/tessera.R.pmtiles ${bake_zoom_args[*]} $BAKE_ARGS"
 for p in "${presets[@]}"; do say "tippecanoe_$p: tippecanoe -q -f -o OUT/tippecanoe_$p.R.pmtiles -l points $(tippecanoe_args "$p") -b4 points.csv"; done
-[ "$have_martin" = 1 ] && say "martin_cp:  martin-cp --config OUT/martin-cp.yaml --source points_pg --output-file OUT/martin_cp.R.mbtiles --min-zoom 0 --max-zoom $MAXZOOM --bbox $bbox --concurrency $CONCURRENCY (normalized MBTiles, gzip)"
+[ "$have_martin" = 1 ] && say "martin_cp:  martin-cp --config OUT/martin-cp.yaml --source points_pg --output-file OUT/martin_cp.R.mbtiles --min-zoom 0 --max-zoom $MAXZOOM --bbox=$bbox --concurrency $CONCURRENCY (normalized MBTiles, gzip)"
 for r in $(seq 1 "$RUNS"); do
   say "-- run $r, load average $(load)"
   if [ "$have_tessera" = 1 ]; then
@@ -158,7 +158,7 @@ for r in $(seq 1 "$RUNS"); do
   done
   if [ "$have_martin" = 1 ]; then
     timed martin_cp "$r" "$OUT/martin_cp.$r.mbtiles" "$MARTIN_CP_BIN" --config "$OUT/martin-cp.yaml" --source points_pg \
-      --output-file "$OUT/martin_cp.$r.mbtiles" --min-zoom 0 --max-zoom "$MAXZOOM" --bbox "$bbox" --concurrency "$CONCURRENCY"
+      --output-file "$OUT/martin_cp.$r.mbtiles" --min-zoom 0 --max-zoom "$MAXZOOM" --bbox="$bbox" --concurrency "$CONCURRENCY"
   fi
 done
 
