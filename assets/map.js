@@ -220,6 +220,23 @@ function applyFilters({ histogram = true } = {}) {
   renderLegendState();
   updateLinks();
   if (histogram) scheduleHistogram();
+  announce('tessera:filters');
+}
+
+// Extension modules (choropleth, calendar, dashboard tab...) listen for these on
+// `document` instead of reaching into this file: 'tessera:filters' when a filter
+// changes, 'tessera:view' when the map stops moving. `detail.query` is the filter
+// query string (datetime, category, within) without the bbox.
+function announce(name) {
+  document.dispatchEvent(new CustomEvent(name, { detail: { query: qs(filterPairs()) } }));
+}
+
+// Set (or clear, with null) the time filter from outside the slider, e.g. a calendar day.
+function setDatetime(range) {
+  state.datetime = range ? [range[0], range[1]] : null;
+  if (buckets.length) syncSliderToState();
+  applyFilters();
+  history.replaceState(null, '', buildHash());
 }
 
 function pickFeature(point, radius = 6) {
@@ -751,6 +768,11 @@ window.tessera = {
   },
   tileTemplate,
   filterQuery: () => qs(filterPairs()),
+  bboxParam: () => (map ? bboxParam() : null),
+  setDatetime,
+  setStatus,
+  // An extension's panel section goes here (after the area filter).
+  panel: (section) => $('panel-extensions').append(section),
 };
 
 async function main() {
@@ -822,6 +844,7 @@ async function main() {
     map.on('moveend', () => {
       updateLinks();
       scheduleHistogram();
+      announce('tessera:view');
     });
 
     updateLinks();

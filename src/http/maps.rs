@@ -290,6 +290,8 @@ fn map_config(
             "label": label_field(p),
         })).collect::<Vec<_>>(),
         "embed": embed,
+        // Extra page modules under /assets/ (each one listens to map.js's events).
+        "modules": Vec::<&str>::new(),
         "clusterZoom": state.tiles.cluster_zoom(ds),
     })
 }

@@ -46,6 +46,10 @@ pub fn map_html(base: &str, title: &str, config: &Json) -> String {
             (head(base, &format!("{title} – Tessera map"), &["vendor/maplibre-gl/maplibre-gl.css", "map.css"], html! {
                 script type="application/json" id="tessera-config" { (script_json(config)) }
                 script type="module" src={ (base) "/assets/map.js" } {}
+                // Extension modules named by the map config (see assets/map.js `announce`).
+                @for module in config["modules"].as_array().into_iter().flatten().filter_map(|m| m.as_str()) {
+                    script type="module" src={ (base) "/assets/" (module) } {}
+                }
             }))
             body.tessera-map-page {
                 a.skip-link href="#map" { "Skip to the map" }
@@ -106,6 +110,7 @@ fn panel() -> Markup {
                 label for="area-select" { "Only show what lies within" }
                 select #area-select { option value="" { "Everywhere" } }
             }
+            div #panel-extensions {}
             section.panel-section aria-labelledby="download-title" {
                 h2 #download-title { "Download what is on the map" }
                 p.hint { "The features in the current view, with the filters above." }
