@@ -242,6 +242,7 @@ impl ImportArgs {
                 kind,
                 category: self.category.clone(),
                 fingerprint: None,
+                ..DatasetMeta::default()
             },
             id,
             files: self.files.clone(),

@@ -60,6 +60,12 @@ pub struct ManifestEntry {
     pub encoding: Option<String>,
     pub id_column: Option<String>,
     pub category: Option<String>,
+    /// Boundary datasets: the field of residents per area (rates per 1,000 residents).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub population: Option<String>,
+    /// Datasets without positions: `{ field, areas, key }`, how rows join to areas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join: Option<crate::model::AreaJoin>,
 }
 
 /// The id as written, validated when the entry becomes a request (so the error names the file).
@@ -161,6 +167,8 @@ fn entry_request(e: &ManifestEntry, base: &Path) -> Result<ImportRequest, String
         kind,
         category: e.category.clone(),
         fingerprint: Some(fingerprint(e, &stamps)),
+        population: e.population.clone(),
+        join: e.join.clone(),
     };
     let options = IngestOptions {
         lon: e.lon.clone(),

@@ -25,6 +25,8 @@
 //!   catalog datasets drawn on the fly ([`render::catalog`]) and PMTiles/MBTiles archives
 //!   served as stored ([`render::archive`]). **A new tile source** (rasters, another
 //!   archive format) is one more implementation; the byte-weighted cache holds `Bytes`;
+//! - [`aggregate`] counts features into the polygons of a boundary dataset (an R-tree
+//!   and point-in-polygon over areas, kept per version beside the point index);
 //! - [`bake`] renders datasets with the same renderer into PMTiles or MBTiles archives;
 //! - [`http`] is the edge: OGC API - Features with one `FeatureWriter` per output format
 //!   (GeoJSON, CSV, HTML: **a new format** is one file in `http/formats/`), tiles and
@@ -34,6 +36,7 @@
 //! - [`cli`] and [`config`] are what a user types and the catalog manifest; the CLI
 //!   uses `query`, `import`, `store`, `render` and `bake`, and `http` only to serve.
 
+pub mod aggregate;
 pub mod bake;
 pub mod cli;
 pub mod config;

@@ -2,6 +2,7 @@
 //! run store calls on blocking threads, and write responses; [`error::ApiError`] is the
 //! only error that becomes a response.
 
+mod aggregate;
 mod assets;
 mod conditional;
 pub mod error;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub lanes: Arc<lanes::Lanes>,
     /// Tile archives by id, served beside the datasets.
     pub archives: Arc<BTreeMap<String, Arc<ArchiveSource>>>,
+    /// Counts by area: areas and point-to-area assignments kept per version.
+    pub aggregates: Arc<crate::aggregate::Aggregator>,
 }
 
 /// Below this size compression saves too little to pay for itself: such a body fits in
@@ -68,6 +71,7 @@ impl AppState {
             compress_min_bytes: DEFAULT_COMPRESS_MIN_BYTES,
             lanes: Arc::default(),
             archives: Arc::default(),
+            aggregates: Arc::default(),
         }
     }
 }
@@ -102,6 +106,7 @@ pub fn router(state: AppState) -> Router {
         .route("/collections/{id}/queryables", get(features::queryables))
         .route("/collections/{id}/items", get(features::items))
         .route("/collections/{id}/histogram", get(features::histogram))
+        .route("/collections/{id}/aggregate", get(aggregate::aggregate))
         .route("/collections/{id}/preview.svg", get(maps::preview))
         .route("/collections/{id}/tiles", get(tiles::tilesets))
         .route("/collections/{id}/tiles/{tms}", get(tiles::tileset))

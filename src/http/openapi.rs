@@ -99,6 +99,25 @@ fn insert_map_paths(paths: &mut serde_json::Map<String, Json>, ds: &DatasetInfo)
         json!({"get": {"summary": format!("Feature counts over time of {}", ds.meta.title),
             "parameters": hist, "responses": heavy(ok_as("Counts per time bucket", &["application/json"], "Histogram"))}}),
     );
+    let mut agg = items_params(ds, HISTOGRAM_PARAMS);
+    let mut by = param(
+        "by",
+        json!({"type": "string"}),
+        "Id of a boundary dataset (polygons) whose areas the features are counted into.",
+    );
+    by["required"] = json!(true);
+    agg.push(by);
+    agg.push(param(
+        "f",
+        json!({"type": "string", "enum": ["json", "csv"]}),
+        "Output format.",
+    ));
+    paths.insert(
+        format!("/collections/{id}/aggregate"),
+        json!({"get": {"summary": format!("Counts of {} by area", ds.meta.title),
+            "description": "Each feature counted into the area holding it (a point on a shared edge goes to one area only; lines and polygons by the centre of their bounds; datasets with a manifest `join` by attribute). `density` is per km² of geodesic area, `rate` per 1,000 residents when the boundary dataset has a population field.",
+            "parameters": agg, "responses": ok_as("Counts per area", &["application/json", "text/csv"], "Aggregate")}}),
+    );
     paths.insert(
         format!("/tiles/{id}"),
         json!({"get": {"summary": format!("TileJSON 3.0 of {}", ds.meta.title),
@@ -173,6 +192,11 @@ fn schemas() -> Json {
             "bucket": {"enum": ["day", "week", "month"]}, "total": {"type": "integer", "minimum": 0},
             "buckets": {"type": "array", "items": {"type": "object", "required": ["start", "end", "count"], "properties": {
                 "start": {"type": "string"}, "end": {"type": "string"}, "count": {"type": "integer", "minimum": 0}}}}}},
+        "Aggregate": {"type": "object", "required": ["by", "areas", "outside", "total"], "properties": {
+            "by": {"type": "string"}, "outside": {"type": "integer", "minimum": 0}, "total": {"type": "integer", "minimum": 0},
+            "areas": {"type": "array", "items": {"type": "object", "required": ["id", "count", "area_km2", "density"], "properties": {
+                "id": {"type": "string"}, "name": {"type": "string", "nullable": true}, "count": {"type": "integer", "minimum": 0},
+                "area_km2": {"type": "number"}, "density": {"type": "number"}, "rate": {"type": "number", "nullable": true}}}}}},
         "TileJSON": {"type": "object", "required": ["tilejson", "tiles", "vector_layers"], "properties": {
             "tilejson": {"enum": ["3.0.0"]}, "tiles": {"type": "array", "minItems": 1, "items": {"type": "string"}},
             "vector_layers": {"type": "array", "items": {"type": "object", "required": ["id", "fields"]}},

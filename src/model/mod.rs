@@ -228,6 +228,24 @@ pub struct DatasetMeta {
     /// `serve` re-imports only what changed.
     #[serde(default)]
     pub fingerprint: Option<String>,
+    /// For boundary datasets: the field holding each area's number of residents, which
+    /// makes counts by area also a rate per 1,000 residents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub population: Option<String>,
+    /// For datasets whose rows name an area instead of a position: how they join to the
+    /// areas of a boundary dataset (counts by area use it for that dataset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join: Option<AreaJoin>,
+}
+
+/// An attribute join: this dataset's `field` holds the value of `key` of one feature of
+/// the boundary dataset `areas` (e.g. a community area number).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AreaJoin {
+    pub field: String,
+    pub areas: String,
+    pub key: String,
 }
 
 /// Everything the catalog knows about one dataset.

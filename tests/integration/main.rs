@@ -2,6 +2,7 @@
 //! endpoint and error, a property test against brute force, the CLI and GDAL interop.
 
 mod adversarial;
+mod aggregate;
 mod api;
 mod append;
 mod archives;
