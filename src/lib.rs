@@ -42,6 +42,7 @@ pub mod http;
 pub mod import;
 pub mod ingest;
 pub mod model;
+pub mod picture;
 pub mod query;
 pub mod render;
 pub mod spatial;
