@@ -45,6 +45,7 @@ pub mod http;
 pub mod import;
 pub mod ingest;
 pub mod model;
+pub mod picture;
 pub mod query;
 pub mod render;
 pub mod spatial;

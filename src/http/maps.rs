@@ -225,6 +225,9 @@ pub async fn map_page(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
+    if let Some(id) = id.strip_suffix(".png") {
+        return super::picture::picture(&state, id.to_owned(), &headers, q.as_deref()).await;
+    }
     let base = base_url(&state, &headers);
     let embed = super::params::pairs(q.as_deref())?
         .iter()
@@ -293,7 +296,27 @@ fn map_config(
         // Extra page modules under /assets/ (each one listens to map.js's events).
         "modules": Vec::<&str>::new(),
         "clusterZoom": state.tiles.cluster_zoom(ds),
+        // Link previews (og:image, twitter:image): the picture of the default view.
+        "share": {
+            "image": format!("{base}/maps/{}.png?v={}", ds.id, ds.version),
+            "width": super::picture::DEFAULT_WIDTH,
+            "height": super::picture::DEFAULT_HEIGHT,
+            "url": format!("{base}/maps/{}", ds.id),
+            "description": share_description(ds),
+        },
     })
+}
+
+/// One line for a link preview: the dataset's description, else what and how many.
+fn share_description(ds: &DatasetInfo) -> String {
+    let d = ds.meta.description.trim();
+    if d.is_empty() {
+        return format!("{} features on a map", ds.feature_count);
+    }
+    match d.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}…", &d[..cut]),
+        None => d.to_owned(),
+    }
 }
 
 /// The catalog page (`/` for browsers): every dataset with its facts, preview and links.
@@ -313,7 +336,8 @@ pub fn catalog_page(base: &str, datasets: &[DatasetInfo]) -> Result<String, ApiE
                 "time": d.time_extent.map(|t| [d.format_time(t.start), d.format_time(t.end)]),
                 "map": format!("{base}/maps/{}", d.id),
                 "api": c,
-                "preview": format!("{c}/preview.svg?v={}", d.version),
+                // A picture of the default view; `/collections/{id}/preview.svg` stays for old links.
+                "preview": format!("{base}/maps/{}.png?width=320&height=200&v={}", d.id, d.version),
                 "tilejson": format!("{base}/tiles/{}", d.id),
                 "style": format!("{base}/styles/{}.json", d.id),
                 "csv": format!("{c}/items?f=csv"),

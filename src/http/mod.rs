@@ -16,6 +16,7 @@ pub(crate) mod maps;
 mod openapi;
 mod pages;
 pub mod params;
+mod picture;
 mod security;
 pub mod tiles;
 

@@ -44,6 +44,7 @@ pub fn map_html(base: &str, title: &str, config: &Json) -> String {
         (DOCTYPE)
         html lang="en" {
             (head(base, &format!("{title} – Tessera map"), &["vendor/maplibre-gl/maplibre-gl.css", "map.css"], html! {
+                (share_meta(title, &config["share"]))
                 script type="application/json" id="tessera-config" { (script_json(config)) }
                 script type="module" src={ (base) "/assets/map.js" } {}
                 // Extension modules named by the map config (see assets/map.js `announce`).
@@ -71,6 +72,30 @@ pub fn map_html(base: &str, title: &str, config: &Json) -> String {
         }
     }
     .into_string()
+}
+
+/// Open Graph and Twitter card tags, so that a shared link shows a picture of the map
+/// (`share` is the map config's `share` object; nothing when it is absent).
+pub fn share_meta(title: &str, share: &Json) -> Markup {
+    let Some(image) = share["image"].as_str() else {
+        return html! {};
+    };
+    let description = share["description"].as_str().unwrap_or("");
+    html! {
+        meta property="og:type" content="website";
+        meta property="og:title" content=(title);
+        meta property="og:description" content=(description);
+        @if let Some(url) = share["url"].as_str() { meta property="og:url" content=(url); }
+        meta property="og:image" content=(image);
+        meta property="og:image:type" content="image/png";
+        meta property="og:image:width" content=(share["width"].as_u64().unwrap_or(0));
+        meta property="og:image:height" content=(share["height"].as_u64().unwrap_or(0));
+        meta property="og:image:alt" content={ "Map: " (title) };
+        meta name="twitter:card" content="summary_large_image";
+        meta name="twitter:title" content=(title);
+        meta name="twitter:description" content=(description);
+        meta name="twitter:image" content=(image);
+    }
 }
 
 fn legend() -> Markup {

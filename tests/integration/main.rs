@@ -15,6 +15,7 @@ mod gdal;
 mod hostile_requests;
 mod import;
 mod pages;
+mod pictures;
 mod props;
 mod seam;
 mod stall;

@@ -151,6 +151,16 @@ impl ArchiveSource {
         self.described.format
     }
 
+    /// Names the archive's bytes (size and modification time): part of picture ETags.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The attribution of its metadata, to print under pictures drawn from it.
+    pub fn attribution(&self) -> Option<&str> {
+        self.described.tilejson.attribution.as_deref()
+    }
+
     /// The title to list the archive under: its metadata name, else its id.
     pub fn title(&self) -> &str {
         self.described.tilejson.name.as_deref().unwrap_or(&self.id)
