@@ -12,6 +12,7 @@ mod errors;
 mod fuzz_requests;
 mod gdal;
 mod hostile_requests;
+mod ics;
 mod import;
 mod pages;
 mod props;
