@@ -4,6 +4,7 @@
 
 mod assets;
 mod conditional;
+mod dashboards;
 pub mod error;
 mod export;
 mod extract;
@@ -115,6 +116,8 @@ pub fn router(state: AppState) -> Router {
         .route("/styles", get(maps::list))
         .route("/styles/{file}", get(maps::get_style))
         .route("/maps/{id}", get(maps::map_page))
+        .route("/dashboards/{id}", get(dashboards::page))
+        .route("/dashboards/{id}/cards/{card}", get(dashboards::card))
         .route("/assets/{*path}", get(assets::asset))
         .route("/fonts/{*path}", get(assets::glyphs))
         .route("/collections/{id}/items/{fid}", get(features::item))
