@@ -241,6 +241,7 @@ impl ImportArgs {
                 source: self.source.clone(),
                 kind,
                 category: self.category.clone(),
+                end_time: self.time_end.clone(),
                 fingerprint: None,
                 ..DatasetMeta::default()
             },

@@ -52,6 +52,8 @@ pub struct ManifestEntry {
     #[serde(default)]
     pub source: String,
     pub time: Option<String>,
+    /// `end_time` reads better next to `time`; `time_end` is the older spelling.
+    #[serde(alias = "end_time")]
     pub time_end: Option<String>,
     pub timezone: Option<String>,
     pub lon: Option<String>,
@@ -166,6 +168,7 @@ fn entry_request(e: &ManifestEntry, base: &Path) -> Result<ImportRequest, String
         source: e.source.clone(),
         kind,
         category: e.category.clone(),
+        end_time: e.time_end.clone(),
         fingerprint: Some(fingerprint(e, &stamps)),
         population: e.population.clone(),
         join: e.join.clone(),

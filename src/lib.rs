@@ -27,9 +27,12 @@
 //!   archive format) is one more implementation; the byte-weighted cache holds `Bytes`;
 //! - [`aggregate`] counts features into the polygons of a boundary dataset (an R-tree
 //!   and point-in-polygon over areas, kept per version beside the point index);
+//! - [`dashboard`] computes a dataset's dashboard numbers (period totals, change on the
+//!   previous period, series, top categories) through the same `Query`, and draws its
+//!   time series as SVG;
 //! - [`bake`] renders datasets with the same renderer into PMTiles or MBTiles archives;
 //! - [`http`] is the edge: OGC API - Features with one `FeatureWriter` per output format
-//!   (GeoJSON, CSV, HTML: **a new format** is one file in `http/formats/`), tiles and
+//!   (GeoJSON, CSV, HTML, iCalendar: **a new format** is one file in `http/formats/`), tiles and
 //!   TileJSON through `TileSource`, styles, map pages and static assets; one extractor
 //!   reads what collection handlers share, and [`http::error::ApiError`] is the one
 //!   error that becomes a response (a `QueryError` becomes a 400 there);
@@ -40,6 +43,7 @@ pub mod aggregate;
 pub mod bake;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod geometry;
 pub mod http;
 pub mod import;

@@ -1,4 +1,4 @@
-//! Exports (`f=csv`): the whole export is written at disk speed from the request's one
+//! Exports (`f=csv`, `f=ics`): the whole export is written at disk speed from the request's one
 //! snapshot into a [`Spool`] (memory up to [`SPOOL_MEMORY`], then an anonymous temporary
 //! file), and only then sent, at the client's pace, by an async body.
 //!
@@ -103,13 +103,29 @@ pub fn spool(
     if !req.explicit_limit {
         req.query.limit = None;
     }
+    // A calendar holds only items with a time; how many matches it leaves out is counted
+    // first, as its properties come before its events.
+    let mut skipped = None;
+    if format == Format::Ics && req.query.time.is_none() {
+        let all = snap.count(ds, &req.query)?;
+        req.query.time = Some(crate::model::TimeRange {
+            start: i64::MIN,
+            end: i64::MAX,
+        });
+        skipped = Some(all.saturating_sub(snap.count(ds, &req.query)?));
+    } else if format == Format::Ics {
+        skipped = Some(0); // a time filter already excludes items without a time
+    }
     let c = Collection {
         base,
         ds,
         properties: req.properties.as_deref(),
         page: None,
     };
-    let mut w = formats::writer(format, Spool::default());
+    let mut w = match format {
+        Format::Ics => Box::new(formats::ics::IcsWriter::new(Spool::default(), skipped)),
+        _ => formats::writer(format, Spool::default()),
+    };
     let (content_type, extension) = (w.content_type(), w.extension());
     let io_error = |e: std::io::Error| ApiError::internal(format!("export spool: {e}"));
     w.begin(&c).map_err(io_error)?;

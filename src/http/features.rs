@@ -110,6 +110,8 @@ pub fn collection_json(base: &str, ds: &DatasetInfo) -> Json {
             "temporal": {"interval": interval, "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"}
         },
         "kind": ds.meta.kind.name(),
+        // Set when features have an end as well as a start (calendars read this).
+        "endTimeField": ds.meta.end_time,
         "attribution": ds.meta.attribution,
         "license": ds.meta.licence,
         "geometryType": ds.geometry_type,
@@ -123,6 +125,7 @@ pub fn collection_json(base: &str, ds: &DatasetInfo) -> Json {
             link(format!("{c}/items"), "items", GEOJSON, "Features as GeoJSON"),
             link(format!("{c}/items?f=html"), "items", "text/html", "Features as HTML"),
             link(format!("{c}/items?f=csv"), "items", "text/csv", "All features as CSV"),
+            link(format!("{c}/items?f=ics"), "items", "text/calendar", "Features with a time as iCalendar events"),
             link(format!("{c}/queryables"), "http://www.opengis.net/def/rel/ogc/1.0/queryables", "application/schema+json", "Queryable properties"),
         ]
     })
@@ -262,8 +265,8 @@ fn items_in_snapshot(
     if tag.matches(headers) {
         return Ok(ItemsOutcome::NotModified(tag));
     }
-    // CSV is the export format: every match (unless a limit is given), spooled.
-    if format == Format::Csv {
+    // CSV and iCalendar are export formats: every match (unless a limit is given), spooled.
+    if matches!(format, Format::Csv | Format::Ics) {
         let export = super::export::spool(s, &c.base, &ds, req, format, deadline)?;
         return Ok(ItemsOutcome::Export(ds, tag, export));
     }

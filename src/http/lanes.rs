@@ -335,7 +335,10 @@ pub fn items_weight(raw: Option<&str>) -> Weight {
         return Weight::Light; // answered 400 by the parser
     };
     let above = |v: &str, max: u64| v.trim().parse::<u64>().is_ok_and(|n| n > max);
-    let csv = |v: &str| super::params::parse_format(v, true).is_ok_and(|f| f == super::Format::Csv);
+    let csv = |v: &str| {
+        super::params::parse_format(v, true)
+            .is_ok_and(|f| matches!(f, super::Format::Csv | super::Format::Ics))
+    };
     if pairs.iter().any(|(k, v)| k == "f" && csv(v)) {
         return Weight::Export;
     }

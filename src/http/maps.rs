@@ -294,7 +294,11 @@ fn map_config(
         })).collect::<Vec<_>>(),
         "embed": embed,
         // Extra page modules under /assets/ (each one listens to map.js's events).
-        "modules": Vec::<&str>::new(),
+        "modules": page_modules(ds),
+        "dashboard": format!("{base}/dashboards/{}", ds.id),
+        // Set for datasets whose items have an end: the calendar module reads these.
+        "endTime": ds.meta.end_time,
+        "timezone": ds.timezone.as_deref().unwrap_or("UTC"),
         "clusterZoom": state.tiles.cluster_zoom(ds),
         // Link previews (og:image, twitter:image): the picture of the default view.
         "share": {
@@ -317,6 +321,16 @@ fn share_description(ds: &DatasetInfo) -> String {
         Some((cut, _)) => format!("{}…", &d[..cut]),
         None => d.to_owned(),
     }
+}
+
+/// The map-page modules of `ds`: the dashboard tab always, the calendar for datasets
+/// whose items have a start and an end.
+fn page_modules(ds: &DatasetInfo) -> Vec<&'static str> {
+    let mut m = vec!["dashboard-tab.js"];
+    if ds.meta.end_time.is_some() && ds.time_extent.is_some() {
+        m.push("calendar.js");
+    }
+    m
 }
 
 /// The catalog page (`/` for browsers): every dataset with its facts, preview and links.

@@ -5,6 +5,7 @@
 mod aggregate;
 mod assets;
 mod conditional;
+mod dashboards;
 pub mod error;
 mod export;
 mod extract;
@@ -121,6 +122,8 @@ pub fn router(state: AppState) -> Router {
         .route("/styles", get(maps::list))
         .route("/styles/{file}", get(maps::get_style))
         .route("/maps/{id}", get(maps::map_page))
+        .route("/dashboards/{id}", get(dashboards::page))
+        .route("/dashboards/{id}/cards/{card}", get(dashboards::card))
         .route("/assets/{*path}", get(assets::asset))
         .route("/fonts/{*path}", get(assets::glyphs))
         .route("/collections/{id}/items/{fid}", get(features::item))
@@ -271,7 +274,7 @@ pub fn negotiate(explicit: Option<Format>, headers: &HeaderMap) -> Format {
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let (mut html, mut json) = (0.0_f32, 0.0_f32);
+    let (mut html, mut json, mut calendar) = (0.0_f32, 0.0_f32, 0.0_f32);
     for entry in accept.split(',') {
         let mut parts = entry.split(';');
         let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
@@ -281,6 +284,8 @@ pub fn negotiate(explicit: Option<Format>, headers: &HeaderMap) -> Format {
             .unwrap_or(1.0);
         match media.as_str() {
             "text/html" | "application/xhtml+xml" | "text/*" => html = html.max(q),
+            // Only items answer in iCalendar; other resources take it as JSON.
+            "text/calendar" => calendar = calendar.max(q),
             "*/*" => {
                 html = html.max(q);
                 json = json.max(q);
@@ -289,7 +294,9 @@ pub fn negotiate(explicit: Option<Format>, headers: &HeaderMap) -> Format {
             _ => {}
         }
     }
-    if html > json {
+    if calendar > html && calendar > json {
+        Format::Ics
+    } else if html > json {
         Format::Html
     } else {
         Format::Json
@@ -317,6 +324,8 @@ mod tests {
             Format::Html
         );
         assert_eq!(pick("*/*"), Format::Json);
+        assert_eq!(pick("text/calendar"), Format::Ics);
+        assert_eq!(pick("text/calendar;q=0.5, text/html"), Format::Html);
         assert_eq!(pick("application/json, text/html;q=0.5"), Format::Json);
         assert_eq!(pick("text/html;q=0"), Format::Json);
         assert_eq!(pick("application/geo+json"), Format::Json);

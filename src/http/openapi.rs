@@ -237,7 +237,7 @@ pub fn build(base: &str, datasets: &[DatasetInfo]) -> Json {
             json!({"get": {
                 "summary": format!("Features of {}", ds.meta.title),
                 "parameters": items_params(ds, PAGE_PARAMS),
-                "responses": heavy(ok_as("A page of features (GeoJSON), or all matches as CSV", &["application/geo+json", "text/html", "text/csv"], "FeatureCollection")),
+                "responses": heavy(ok_as("A page of features (GeoJSON), or all matches as CSV or iCalendar", &["application/geo+json", "text/html", "text/csv", "text/calendar"], "FeatureCollection")),
             }}),
         );
         paths.insert(

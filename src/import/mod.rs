@@ -168,7 +168,11 @@ pub fn write_version(
     let mut report = st.report;
     report.without_geometry = summary.no_geom.iter().map(|(k, v)| (*k, *v)).collect();
     let committed = writer.commit(NewVersion {
-        meta: req.meta.clone(),
+        meta: DatasetMeta {
+            // The end column is an import option; readers of the metadata learn of it here.
+            end_time: req.meta.end_time.clone().or_else(|| req.time_end.clone()),
+            ..req.meta.clone()
+        },
         geometry_type: summary.geometry_type(),
         bounds: summary.bounds,
         time_extent: summary.time,

@@ -224,6 +224,11 @@ pub struct DatasetMeta {
     pub kind: DatasetKind,
     /// The field whose values colour points and split clusters.
     pub category: Option<String>,
+    /// The field holding when each feature ends (`end_time` in a manifest, `--time-end`):
+    /// set, the features are spans with a start and an end, which is what calendars and
+    /// `f=ics` read; `None` for instants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<String>,
     /// For datasets built from a manifest: a digest of the entry and its files, so that
     /// `serve` re-imports only what changed.
     #[serde(default)]

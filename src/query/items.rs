@@ -74,8 +74,8 @@ pub const ITEMS_PARAMS: &[ParamSpec] = &[
     },
     ParamSpec {
         name: "f",
-        schema: r#"{"type":"string","enum":["json","geojson","html","csv"]}"#,
-        description: "Output format; csv returns every match (no limit unless given), streamed.",
+        schema: r#"{"type":"string","enum":["json","geojson","html","csv","ics"]}"#,
+        description: "Output format; csv and ics (iCalendar, RFC 5545: one event per item with a time) return every match (no limit unless given), streamed.",
     },
 ];
 
@@ -85,6 +85,8 @@ pub enum Format {
     Json,
     Html,
     Csv,
+    /// iCalendar (RFC 5545): an export, like CSV.
+    Ics,
 }
 
 /// A validated items request.
@@ -153,11 +155,12 @@ pub fn parse_format(v: &str, csv_ok: bool) -> Result<Format, QueryError> {
         "json" | "geojson" => Ok(Format::Json),
         "html" => Ok(Format::Html),
         "csv" if csv_ok => Ok(Format::Csv),
+        "ics" if csv_ok => Ok(Format::Ics),
         _ => Err(QueryError::invalid(
             "f",
             format!(
                 "unknown format `{v}`: use json or html{}",
-                if csv_ok { " or csv" } else { "" }
+                if csv_ok { ", csv or ics" } else { "" }
             ),
         )),
     }

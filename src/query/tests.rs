@@ -69,7 +69,7 @@ fn each_parameter_error_names_the_parameter() {
     rejects(
         "f=xml",
         "f",
-        "unknown format `xml`: use json or html or csv",
+        "unknown format `xml`: use json or html, csv or ics",
     );
     rejects(
         "score=high",

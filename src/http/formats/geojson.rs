@@ -158,7 +158,7 @@ fn time_member(out: &mut Vec<u8>, ds: &DatasetInfo, t: crate::model::TimeRange) 
 
 /// The first and last calendar dates of `t` when it runs from a local midnight to the
 /// second before a local midnight in the dataset's zone.
-fn whole_days(
+pub(super) fn whole_days(
     ds: &DatasetInfo,
     t: crate::model::TimeRange,
 ) -> Option<(jiff::civil::Date, jiff::civil::Date)> {

@@ -8,6 +8,7 @@
 mod csv;
 pub mod geojson;
 mod html;
+pub mod ics;
 
 use crate::model::DatasetInfo;
 use crate::query::Format;
@@ -58,6 +59,7 @@ pub fn writer<W: Write + 'static>(format: Format, out: W) -> Box<dyn FeatureWrit
         Format::Json => Box::new(geojson::GeoJsonWriter::new(out)),
         Format::Html => Box::new(html::HtmlWriter::new(out)),
         Format::Csv => Box::new(csv::CsvWriter::new(out)),
+        Format::Ics => Box::new(ics::IcsWriter::new(out, None)),
     }
 }
 
