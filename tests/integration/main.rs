@@ -8,6 +8,7 @@ mod archives;
 mod bake;
 mod cli;
 mod crash;
+mod details;
 mod errors;
 mod fuzz_requests;
 mod gdal;
