@@ -242,6 +242,7 @@ impl ImportArgs {
                 kind,
                 category: self.category.clone(),
                 fingerprint: None,
+                display: Default::default(),
             },
             id,
             files: self.files.clone(),

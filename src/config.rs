@@ -60,6 +60,13 @@ pub struct ManifestEntry {
     pub encoding: Option<String>,
     pub id_column: Option<String>,
     pub category: Option<String>,
+    // Skipped when unset so that adding them left the fingerprints of older entries alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title_field: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub popup_fields: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tile_fields: Option<Vec<String>>,
 }
 
 /// The id as written, validated when the entry becomes a request (so the error names the file).
@@ -161,6 +168,11 @@ fn entry_request(e: &ManifestEntry, base: &Path) -> Result<ImportRequest, String
         kind,
         category: e.category.clone(),
         fingerprint: Some(fingerprint(e, &stamps)),
+        display: crate::model::Display {
+            title_field: e.title_field.clone(),
+            popup_fields: e.popup_fields.clone().unwrap_or_default(),
+            tile_fields: e.tile_fields.clone().unwrap_or_default(),
+        },
     };
     let options = IngestOptions {
         lon: e.lon.clone(),

@@ -228,6 +228,25 @@ pub struct DatasetMeta {
     /// `serve` re-imports only what changed.
     #[serde(default)]
     pub fingerprint: Option<String>,
+    /// How the dataset is shown: popup title and fields, extra tile properties.
+    #[serde(default)]
+    pub display: Display,
+}
+
+/// Manifest choices about how a dataset's features are shown to people; each name a field
+/// of the dataset (names that are not are ignored where they are used).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Display {
+    /// The field that titles a feature's popup (else a name-like field is guessed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title_field: Option<String>,
+    /// The fields a popup lists, in order (empty: all but the technical ones).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub popup_fields: Vec<String>,
+    /// Fields that point tiles carry besides fid, category and time (see
+    /// [`crate::render::tilejson`] for what every tile carries).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tile_fields: Vec<String>,
 }
 
 /// Everything the catalog knows about one dataset.

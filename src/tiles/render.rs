@@ -6,7 +6,7 @@ use super::{Filter, LayerBuilder, PointIndex, PointRef, PropValue, TileCoord, co
 use crate::model::time::format_utc;
 
 /// How [`render_points`] draws a point layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PointLayerParams<'a> {
     /// The MVT layer name.
     pub layer: &'a str,
@@ -25,6 +25,18 @@ pub struct PointLayerParams<'a> {
     /// Served feature ids by fid, for datasets whose ids are the input's own (the
     /// `fid` property then carries them, so a client can fetch the feature).
     pub ids: Option<&'a super::ServedIds>,
+    /// Extra properties of points drawn one by one (asked for by name; read from the
+    /// store by the caller, since the index holds only position, time and category).
+    pub extra: Option<&'a ExtraProps>,
+}
+
+/// Values of extra tile properties by served feature id.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExtraProps {
+    /// The property names, in the order of each feature's values.
+    pub names: Vec<String>,
+    /// Per served id, one value per name (`None`: no value, nothing encoded).
+    pub values: std::collections::HashMap<String, Vec<Option<PropValue<'static>>>>,
 }
 
 /// Renders the points of `tile` that pass `filter` into a layer ready for
@@ -248,7 +260,20 @@ fn add_single(
         push(("time_end", t.as_str().into()));
     }
     let id = u64::try_from(fid).ok();
-    layer.add_point(id, at, &props[..n]);
+    let Some(extra) = params.extra else {
+        layer.add_point(id, at, &props[..n]);
+        return;
+    };
+    let key = served.map_or_else(|| fid.to_string(), str::to_owned);
+    let mut all: Vec<(&str, PropValue<'_>)> = props[..n].to_vec();
+    if let Some(values) = extra.values.get(&key) {
+        for (name, v) in extra.names.iter().zip(values) {
+            if let Some(v) = v {
+                all.push((name.as_str(), v.clone()));
+            }
+        }
+    }
+    layer.add_point(id, at, &all);
 }
 
 /// An RFC 3339 UTC timestamp, on the stack for the usual years.
@@ -431,6 +456,7 @@ mod tests {
             extent: 4096,
             category_field: Some("type"),
             ids: None,
+            extra: None,
         }
     }
 

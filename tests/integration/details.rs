@@ -153,3 +153,134 @@ async fn points_at_one_position_are_one_feature_with_their_mix() {
         assert!(at_stack.is_empty(), "{features:?}");
     }
 }
+
+/// Every property key of the tiles, by layer, over the tiles at `zooms` that hold the
+/// dataset's points (the tiles of each real position of the fixture).
+async fn keys_in_tiles(s: &Server, id: &str, query: &str, zooms: &[u8]) -> Vec<String> {
+    let (h, rows) = read_csv(&fixture("uk-crime-sample.csv"));
+    let (lon, lat) = (col(&h, "Longitude"), col(&h, "Latitude"));
+    let mut tiles = std::collections::BTreeSet::new();
+    for r in rows.iter().filter(|r| !r[lon].is_empty()) {
+        let (x, y): (f64, f64) = (r[lon].parse().unwrap(), r[lat].parse().unwrap());
+        for &z in zooms {
+            let t = tile_of(x, y, z).unwrap();
+            tiles.insert((z, t.x(), t.y()));
+        }
+    }
+    let mut keys = std::collections::BTreeSet::new();
+    for (z, x, y) in tiles {
+        for f in tile(s, &format!("/tiles/{id}/{z}/{x}/{y}.mvt{query}")).await {
+            keys.extend(f.properties.unwrap_or_default().into_keys());
+        }
+    }
+    keys.into_iter().collect()
+}
+
+fn listed(tj: &serde_json::Value) -> Vec<String> {
+    tj["vector_layers"][0]["fields"]
+        .as_object()
+        .expect("fields")
+        .keys()
+        .cloned()
+        .collect()
+}
+
+/// TileJSON lists the properties the tiles really carry: every key of every tile is
+/// listed, and none of the dataset's own fields is listed unless tiles carry it.
+#[tokio::test]
+async fn tilejson_lists_what_the_tiles_carry() {
+    let s = Server::start().await;
+    let mut req = fixture_request("uk", "uk-crime-sample.csv");
+    req.meta.category = Some("Crime type".into());
+    s.import(&req);
+    let tj = s.json("/tiles/uk").await;
+    let fields = listed(&tj);
+    let keys = keys_in_tiles(&s, "uk", "", &[0, 4, 8, 12, 16]).await;
+    for k in &keys {
+        assert!(
+            fields.contains(k),
+            "tiles carry `{k}`, TileJSON omits it: {fields:?}"
+        );
+    }
+    let info = s.data.info("uk").unwrap();
+    for f in &info.fields {
+        assert_eq!(
+            fields.contains(&f.name),
+            keys.contains(&f.name),
+            "field `{}`: listed {} but in tiles {}",
+            f.name,
+            fields.contains(&f.name),
+            keys.contains(&f.name)
+        );
+    }
+    assert!(keys.contains(&"Crime type".to_owned()), "{keys:?}");
+    assert!(!fields.contains(&"LSOA name".to_owned()), "{fields:?}");
+}
+
+/// `properties=` adds fields to point tiles (and TileJSON, and its tile URL); an unknown
+/// field is a 400 naming the parameter. The manifest's `tile_fields` does the same.
+#[tokio::test]
+async fn extra_tile_properties_by_query_and_manifest() {
+    let s = Server::start().await;
+    let mut req = fixture_request("uk", "uk-crime-sample.csv");
+    req.meta.category = Some("Crime type".into());
+    s.import(&req);
+    let q = "?properties=LSOA%20name,Location";
+    let tj = s.json(&format!("/tiles/uk{q}")).await;
+    let fields = listed(&tj);
+    for k in ["LSOA name", "Location"] {
+        assert!(fields.contains(&k.to_owned()), "{fields:?}");
+    }
+    let url = tj["tiles"][0].as_str().unwrap();
+    assert!(url.contains("properties=LSOA"), "{url}");
+    let keys = keys_in_tiles(&s, "uk", q, &[16]).await;
+    for k in ["LSOA name", "Location"] {
+        assert!(
+            keys.contains(&k.to_owned()),
+            "z16 tiles carry `{k}`: {keys:?}"
+        );
+    }
+    assert!(
+        !keys.contains(&"Last outcome category".to_owned()),
+        "{keys:?}"
+    );
+    // Values are the feature's own: the first real row's tile holds its location text.
+    let (h, rows) = read_csv(&fixture("uk-crime-sample.csv"));
+    let r = &rows[0];
+    let (x, y): (f64, f64) = (
+        r[col(&h, "Longitude")].parse().unwrap(),
+        r[col(&h, "Latitude")].parse().unwrap(),
+    );
+    let t = tile_of(x, y, 16).unwrap();
+    let features = tile(&s, &format!("/tiles/uk/16/{}/{}.mvt{q}", t.x(), t.y())).await;
+    let want = &r[col(&h, "Location")];
+    assert!(
+        features
+            .iter()
+            .any(|f| text(f, "Location").as_deref() == Some(want)),
+        "{want} in {features:?}"
+    );
+
+    for bad in [
+        "?properties=Nope",
+        "?properties=Location&properties=Context",
+    ] {
+        let r = s
+            .get(&format!("/tiles/uk/16/{}/{}.mvt{bad}", t.x(), t.y()))
+            .await;
+        assert_eq!(r.status(), 400, "{bad}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["parameter"], "properties", "{bad}: {body}");
+        let r = s.get(&format!("/tiles/uk{bad}")).await;
+        assert_eq!(r.status(), 400, "TileJSON {bad}");
+    }
+
+    // The manifest key, stored with the dataset.
+    let s2 = Server::start().await;
+    let mut req = fixture_request("uk", "uk-crime-sample.csv");
+    req.meta.display.tile_fields = vec!["Location".into()];
+    s2.import(&req);
+    assert!(listed(&s2.json("/tiles/uk").await).contains(&"Location".to_owned()));
+    let keys = keys_in_tiles(&s2, "uk", "", &[16]).await;
+    assert!(keys.contains(&"Location".to_owned()), "{keys:?}");
+}
