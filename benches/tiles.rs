@@ -46,6 +46,7 @@ fn params(cluster_zoom: u8) -> PointLayerParams<'static> {
         extent: 4096,
         category_field: Some("category"),
         ids: None,
+        extra: None,
     }
 }
 

@@ -68,6 +68,13 @@ pub struct ManifestEntry {
     /// Datasets without positions: `{ field, areas, key }`, how rows join to areas.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub join: Option<crate::model::AreaJoin>,
+    // Skipped when unset so that adding them left the fingerprints of older entries alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title_field: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub popup_fields: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tile_fields: Option<Vec<String>>,
 }
 
 /// The id as written, validated when the entry becomes a request (so the error names the file).
@@ -172,6 +179,11 @@ fn entry_request(e: &ManifestEntry, base: &Path) -> Result<ImportRequest, String
         fingerprint: Some(fingerprint(e, &stamps)),
         population: e.population.clone(),
         join: e.join.clone(),
+        display: crate::model::Display {
+            title_field: e.title_field.clone(),
+            popup_fields: e.popup_fields.clone().unwrap_or_default(),
+            tile_fields: e.tile_fields.clone().unwrap_or_default(),
+        },
     };
     let options = IngestOptions {
         lon: e.lon.clone(),

@@ -5,21 +5,18 @@
 use super::archive::Metadata;
 use super::{BakeError, BakeOptions, Filters};
 use crate::model::{Bounds, DatasetInfo};
+use crate::render::tilejson::PointLayout;
 use serde_json::{Value as Json, json};
 
 pub fn metadata(
     datasets: &[DatasetInfo],
-    cluster_zooms: &[Option<u8>],
+    points: &[Option<PointLayout>],
     filters: &Filters,
     bbox: &[Bounds],
     opts: &BakeOptions,
 ) -> Result<Metadata, BakeError> {
-    let tj = crate::render::tilejson::datasets_tilejson(
-        datasets,
-        cluster_zooms,
-        "",
-        &filters.tile_query(),
-    );
+    let tj =
+        crate::render::tilejson::datasets_tilejson(datasets, points, "", &filters.tile_query());
     let mut doc = serde_json::to_value(&tj).map_err(|e| BakeError::Write(e.to_string()))?;
     let obj = doc
         .as_object_mut()

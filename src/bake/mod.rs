@@ -14,6 +14,7 @@ pub mod plan;
 pub mod query;
 pub mod work;
 
+use crate::render::tilejson::PointLayout;
 use crate::render::{Renderer, TileConfig};
 use crate::store::{Catalog, StoreError};
 use crate::tiles::TileCoord;
@@ -170,12 +171,14 @@ pub fn bake(
         bbox,
     } = query::layer_requests(&*snap, &opts.ids, &opts.filters)?;
     // Build the point indexes once, here, rather than have the first workers wait on it.
-    let mut cluster_zooms = Vec::with_capacity(datasets.len());
-    for d in &datasets {
-        cluster_zooms.push(renderer.point_source(&*snap, d)?.map(|s| s.cluster_zoom));
+    let mut points = Vec::with_capacity(datasets.len());
+    for l in &layers {
+        let source = renderer.point_source(&*snap, &l.dataset)?;
+        points.push(source.map(|s| PointLayout::of(&s, l.property_names())));
     }
     drop(snap);
-    let meta = metadata::metadata(&datasets, &cluster_zooms, &opts.filters, &bbox, opts)?;
+    let cluster_zooms: Vec<u8> = points.iter().flatten().map(|p| p.cluster_zoom).collect();
+    let meta = metadata::metadata(&datasets, &points, &opts.filters, &bbox, opts)?;
     let dir = match opts.out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -203,7 +206,7 @@ pub fn bake(
         opts,
         bbox: &bbox,
         wide,
-        cluster_zooms: cluster_zooms.iter().flatten().copied().collect(),
+        cluster_zooms,
     };
     let mut report = match opts.format {
         Format::Pmtiles => {

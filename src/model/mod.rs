@@ -241,6 +241,9 @@ pub struct DatasetMeta {
     /// areas of a boundary dataset (counts by area use it for that dataset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub join: Option<AreaJoin>,
+    /// How the dataset is shown: popup title and fields, extra tile properties.
+    #[serde(default)]
+    pub display: Display,
 }
 
 /// An attribute join: this dataset's `field` holds the value of `key` of one feature of
@@ -251,6 +254,22 @@ pub struct AreaJoin {
     pub field: String,
     pub areas: String,
     pub key: String,
+}
+
+/// Manifest choices about how a dataset's features are shown to people; each name a field
+/// of the dataset (names that are not are ignored where they are used).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Display {
+    /// The field that titles a feature's popup (else a name-like field is guessed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title_field: Option<String>,
+    /// The fields a popup lists, in order (empty: all but the technical ones).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub popup_fields: Vec<String>,
+    /// Fields that point tiles carry besides fid, category and time (see
+    /// [`crate::render::tilejson`] for what every tile carries).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tile_fields: Vec<String>,
 }
 
 /// Everything the catalog knows about one dataset.

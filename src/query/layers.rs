@@ -8,7 +8,10 @@ use crate::store::Snapshot;
 use crate::tiles::TileCoord;
 
 /// Parameters that apply to every layer; the rest must name a property of some layer.
-const SHARED: [&str; 2] = ["datetime", "within"];
+const SHARED: [&str; 3] = ["datetime", "within", PROPERTIES];
+
+/// The parameter that asks point tiles for extra properties: a comma list of fields.
+pub const PROPERTIES: &str = "properties";
 
 /// The dataset ids of a tile URL (`a,b,c`), at most [`MAX_LAYERS`].
 pub fn layer_ids(ids: &str) -> Result<std::str::Split<'_, char>, QueryError> {
@@ -58,6 +61,7 @@ pub fn layer_requests(
             return Err(QueryError::Unknown(k.clone()));
         }
     }
+    let asked = asked_properties(datasets, &pairs)?;
     let mut layers = Vec::with_capacity(datasets.len());
     for ds in datasets {
         let own: Vec<(String, String)> = pairs
@@ -65,7 +69,7 @@ pub fn layer_requests(
             .filter(|(k, _)| match k.as_str() {
                 "datetime" => ds.time_extent.is_some(),
                 "within" => true,
-                "v" => false,
+                "v" | PROPERTIES => false,
                 k => ds.field_index(k).is_some(),
             })
             .cloned()
@@ -83,12 +87,53 @@ pub fn layer_requests(
             None => {}
         }
         req.query.limit = None;
+        let mut properties: Vec<usize> = Vec::new();
+        let names = ds.meta.display.tile_fields.iter().map(String::as_str);
+        for name in names.chain(asked.iter().copied()) {
+            if let Some(i) = ds.field_index(name)
+                && !properties.contains(&i)
+                && ds.meta.category.as_deref() != Some(name)
+            {
+                properties.push(i);
+            }
+        }
         layers.push(LayerRequest {
             dataset: ds.clone(),
             query: req.query,
+            properties,
         });
     }
     Ok(layers)
+}
+
+/// The fields named by `properties=` (once, comma-separated); each must be a field of
+/// some layer, so that a typo is a 400 naming the parameter rather than a silent no-op.
+fn asked_properties<'a>(
+    datasets: &[DatasetInfo],
+    pairs: &'a [(String, String)],
+) -> Result<Vec<&'a str>, QueryError> {
+    let mut values = pairs.iter().filter(|(k, _)| k == PROPERTIES);
+    let Some((_, list)) = values.next() else {
+        return Ok(Vec::new());
+    };
+    if values.next().is_some() {
+        return Err(QueryError::Repeated(PROPERTIES.into()));
+    }
+    let names: Vec<&str> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect();
+    if let Some(bad) = names
+        .iter()
+        .find(|n| !datasets.iter().any(|d| d.field_index(n).is_some()))
+    {
+        return Err(QueryError::invalid(
+            PROPERTIES,
+            format!("`{bad}` is not a field of the tile's datasets"),
+        ));
+    }
+    Ok(names)
 }
 
 /// The tile address of a URL or a command line: `z`, `x` and `y` must be numbers (else

@@ -214,13 +214,14 @@ impl CatalogSource {
             let s = catalog.snapshot()?;
             let datasets = load_datasets(&*s, &ids)?;
             // Validate the filters now, not per tile.
-            layer_requests(Some(&*s), &datasets, q.as_deref())?;
-            let mut zooms = Vec::with_capacity(datasets.len());
-            for d in &datasets {
+            let layers = layer_requests(Some(&*s), &datasets, q.as_deref())?;
+            let mut points = Vec::with_capacity(datasets.len());
+            for l in &layers {
                 // So that the cluster zoom is known, not null.
-                zooms.push(renderer.point_source(&*s, d)?.map(|p| p.cluster_zoom));
+                let source = renderer.point_source(&*s, &l.dataset)?;
+                points.push(source.map(|p| tilejson::PointLayout::of(&p, l.property_names())));
             }
-            Ok((datasets, zooms))
+            Ok((datasets, points))
         })
         .await
         .map_err(|e| SourceError::Read(e.to_string()))??;

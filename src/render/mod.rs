@@ -72,6 +72,19 @@ pub struct PointSource {
 pub struct LayerRequest {
     pub dataset: DatasetInfo,
     pub query: Query,
+    /// Indexes of the fields point tiles carry besides fid, category and time: the
+    /// manifest's `tile_fields` and the URL's `properties=` (shape tiles carry every field).
+    pub properties: Vec<usize>,
+}
+
+impl LayerRequest {
+    /// The names of [`Self::properties`].
+    pub fn property_names(&self) -> Vec<String> {
+        self.properties
+            .iter()
+            .filter_map(|&i| Some(self.dataset.fields.get(i)?.name.clone()))
+            .collect()
+    }
 }
 
 #[derive(Debug)]
@@ -208,6 +221,12 @@ impl Renderer {
                 None => HashSet::new(),
             });
         }
+        let extra = if l.properties.is_empty() || tile.z() < source.cluster_zoom {
+            None
+        } else {
+            let Some(snap) = snap else { return Ok(None) };
+            Some(self.extra_props(snap, l, tile)?)
+        };
         let params = PointLayerParams {
             layer: ds.id.as_str(),
             cluster_zoom: source.cluster_zoom,
@@ -216,6 +235,7 @@ impl Renderer {
             extent: self.config.extent,
             category_field: source.category.as_deref(),
             ids: source.ids.as_ref(),
+            extra: extra.as_ref(),
         };
         Ok(Some(tiles::render_points(
             &source.index,
@@ -223,6 +243,38 @@ impl Renderer {
             &filter,
             &params,
         )))
+    }
+
+    /// The values of the layer's extra properties for the points of the buffered tile,
+    /// read from the store (only where points are drawn one by one: a few per tile).
+    fn extra_props(
+        &self,
+        snap: &dyn Snapshot,
+        l: &LayerRequest,
+        tile: TileCoord,
+    ) -> Result<tiles::ExtraProps, StoreError> {
+        let ds = &l.dataset;
+        let mut extra = tiles::ExtraProps {
+            names: l.property_names(),
+            ..tiles::ExtraProps::default()
+        };
+        let Some(boxes) = self.tile_boxes(&l.query, tile) else {
+            return Ok(extra);
+        };
+        let q = Query {
+            bbox: boxes,
+            ..Query::default()
+        };
+        snap.scan(ds, &q, &mut |f| {
+            let values = l
+                .properties
+                .iter()
+                .map(|&i| f.values.get(i).and_then(prop_value).map(owned_prop))
+                .collect();
+            extra.values.insert(f.id, values);
+            true
+        })?;
+        Ok(extra)
     }
 
     /// Renders from memory alone, without a store snapshot or a blocking thread: only
@@ -411,6 +463,16 @@ fn prop_value(v: &Value) -> Option<PropValue<'_>> {
         Value::Boolean(b) => PropValue::Bool(*b),
         Value::Text(s) => s.as_str().into(),
     })
+}
+
+fn owned_prop(p: PropValue<'_>) -> PropValue<'static> {
+    match p {
+        PropValue::String(s) => PropValue::String(s.into_owned().into()),
+        PropValue::Int(i) => PropValue::Int(i),
+        PropValue::UInt(u) => PropValue::UInt(u),
+        PropValue::Double(d) => PropValue::Double(d),
+        PropValue::Bool(b) => PropValue::Bool(b),
+    }
 }
 
 /// Reads a point dataset's positions, times and categories into an index.

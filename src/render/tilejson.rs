@@ -18,14 +18,39 @@ pub const MAX_ZOOM: u8 = 22;
 /// The layer field naming the zoom from which points are drawn one by one.
 pub const CLUSTER_ZOOM_KEY: &str = "tessera:cluster_zoom";
 
+/// What the tiles of a point dataset carry beyond fid and time (see
+/// [`crate::tiles::render_points`]), so that TileJSON lists exactly those properties.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PointLayout {
+    /// The zoom from which points are drawn one by one.
+    pub cluster_zoom: u8,
+    /// The category field, if any, and its values (each a `count:<value>` of clusters).
+    pub category: Option<String>,
+    pub categories: Vec<String>,
+    /// Extra properties of single points (`tile_fields`, `properties=`).
+    pub extra: Vec<String>,
+}
+
+impl PointLayout {
+    /// The layout of a point source's tiles with `extra` properties.
+    pub fn of(source: &super::PointSource, extra: Vec<String>) -> Self {
+        PointLayout {
+            cluster_zoom: source.cluster_zoom,
+            category: source.category.clone(),
+            categories: source.index.categories().to_vec(),
+            extra,
+        }
+    }
+}
+
 /// TileJSON of `datasets` as one multi-layer tileset.
 ///
-/// `cluster_zooms[i]` belongs to `datasets[i]` (`None`: not a point dataset, or not known);
+/// `points[i]` belongs to `datasets[i]` (`None`: not a point dataset, or not known);
 /// `base` is the absolute URL prefix of the server; `query` the normalised tile filters
 /// (without `v=`), carried into the tile URL after the dataset versions.
 pub fn datasets_tilejson(
     datasets: &[DatasetInfo],
-    cluster_zooms: &[Option<u8>],
+    points: &[Option<PointLayout>],
     base: &str,
     query: &str,
 ) -> TileJSON {
@@ -40,7 +65,7 @@ pub fn datasets_tilejson(
     let layers = datasets
         .iter()
         .enumerate()
-        .map(|(i, d)| vector_layer(d, cluster_zooms.get(i).copied().flatten()))
+        .map(|(i, d)| vector_layer(d, points.get(i).and_then(Option::as_ref)))
         .collect();
     let attribution: Vec<&str> = datasets
         .iter()
@@ -81,28 +106,54 @@ fn center_zoom(b: [f64; 4]) -> u8 {
     (360.0 / span).log2().clamp(0.0, 16.0).floor() as u8
 }
 
-/// One dataset's layer: its fields with their types, and for points the cluster attributes.
-fn vector_layer(d: &DatasetInfo, cluster_zoom: Option<u8>) -> VectorLayer {
+/// One dataset's layer with the properties its tiles carry: every field for lines and
+/// polygons; for points fid, category, time, the extra properties and what clusters and
+/// stacks of points at one position add.
+fn vector_layer(d: &DatasetInfo, points: Option<&PointLayout>) -> VectorLayer {
     let mut fields = BTreeMap::new();
     fields.insert(
         "fid".into(),
         "feature id (use it with /collections/{id}/items/{fid})".into(),
     );
-    for f in &d.fields {
-        fields.insert(f.name.clone(), f.ty.name().into());
-    }
-    if d.geometry_type.as_deref() == Some("Point") {
-        for (k, v) in [
-            ("cluster", "boolean: true for clusters"),
-            ("point_count", "integer: points in a cluster"),
-            ("point_count_abbreviated", "string: 1.2k"),
-            (
-                "cluster_expansion_zoom",
-                "integer: zoom at which a cluster splits",
-            ),
-            ("time_start", "datetime"),
-        ] {
-            fields.insert(k.into(), v.into());
+    let type_of = |name: &str| {
+        d.fields
+            .iter()
+            .find(|f| f.name == name)
+            .map_or("string", |f| f.ty.name())
+            .to_owned()
+    };
+    match points {
+        None if d.geometry_type.as_deref() == Some("Point") => {}
+        None => {
+            for f in &d.fields {
+                fields.insert(f.name.clone(), f.ty.name().into());
+            }
+        }
+        Some(p) => {
+            for name in p.category.iter().chain(&p.extra) {
+                fields.insert(name.clone(), type_of(name));
+            }
+            for (k, v) in POINT_PROPERTIES {
+                fields.insert(k.into(), v.into());
+            }
+            if d.time_extent.is_some() {
+                fields.insert("time_start".into(), "datetime (RFC 3339, UTC)".into());
+                fields.insert(
+                    "time_end".into(),
+                    "datetime (RFC 3339, UTC): end of an interval".into(),
+                );
+            }
+            if p.category.is_some() {
+                for (k, v) in CATEGORY_PROPERTIES {
+                    fields.insert(k.into(), v.into());
+                }
+                for c in &p.categories {
+                    fields.insert(
+                        format!("count:{c}"),
+                        "integer: points of this category in a cluster".into(),
+                    );
+                }
+            }
         }
     }
     let mut layer = VectorLayer::new(d.id.as_str().to_owned(), fields);
@@ -111,10 +162,39 @@ fn vector_layer(d: &DatasetInfo, cluster_zoom: Option<u8>) -> VectorLayer {
     layer.maxzoom = Some(MAX_ZOOM);
     layer.other.insert(
         CLUSTER_ZOOM_KEY.into(),
-        cluster_zoom.map_or(Json::Null, Json::from),
+        points.map_or(Json::Null, |p| Json::from(p.cluster_zoom)),
     );
     layer
 }
+
+/// Properties of clusters (below the cluster zoom) and of stacks (points at exactly one
+/// position, from the cluster zoom on), as `tiles::render_points` writes them.
+const POINT_PROPERTIES: [(&str, &str); 6] = [
+    ("cluster", "boolean: true for clusters"),
+    ("point_count", "integer: points in a cluster"),
+    ("point_count_abbreviated", "string: 1.2k"),
+    (
+        "cluster_expansion_zoom",
+        "integer: zoom at which a cluster splits",
+    ),
+    (
+        "count",
+        "integer: points at exactly this position (a stack)",
+    ),
+    (
+        "bbox",
+        "string: west,south,east,north of a stack's position, for the items bbox parameter",
+    ),
+];
+
+/// What stacks add with a category field.
+const CATEGORY_PROPERTIES: [(&str, &str); 2] = [
+    ("cat_top", "string: the commonest category of a stack"),
+    (
+        "cat_mix",
+        "string: JSON object of category -> count of a stack, commonest first",
+    ),
+];
 
 #[cfg(test)]
 mod tests {
@@ -151,11 +231,20 @@ mod tests {
         }
     }
 
-    /// The document the hand-built `serde_json` TileJSON of the HTTP module produced
-    /// before it moved here, field for field: clients see the same JSON.
+    /// The document field for field. Point layers list what point tiles carry (not the
+    /// dataset's other fields: those are not in the tiles); shape layers every field.
     #[test]
-    fn same_document_as_the_hand_built_one() {
-        let a = dataset("a", "Point", Some(Bounds::of_point(-1.0, 51.0)));
+    fn same_document_as_the_tiles_carry() {
+        let mut a = dataset("a", "Point", Some(Bounds::of_point(-1.0, 51.0)));
+        a.fields.push(Field {
+            name: "note".into(),
+            ty: FieldType::String,
+        });
+        a.fields.push(Field {
+            name: "n".into(),
+            ty: FieldType::Integer,
+        });
+        a.time_extent = Some(crate::model::TimeRange { start: 0, end: 1 });
         let mut b = dataset("b", "Polygon", None);
         b.bounds = Some(Bounds {
             min_x: -2.0,
@@ -163,26 +252,25 @@ mod tests {
             max_x: -1.5,
             max_y: 50.5,
         });
-        let tj = datasets_tilejson(&[a, b], &[Some(12), None], "http://h", "kind=x");
-        let got = serde_json::to_value(&tj).unwrap();
-        let fields = |point: bool| {
-            let mut f = json!({"fid": "feature id (use it with /collections/{id}/items/{fid})", "kind": "string"});
-            if point {
-                for (k, v) in [
-                    ("cluster", "boolean: true for clusters"),
-                    ("point_count", "integer: points in a cluster"),
-                    ("point_count_abbreviated", "string: 1.2k"),
-                    (
-                        "cluster_expansion_zoom",
-                        "integer: zoom at which a cluster splits",
-                    ),
-                    ("time_start", "datetime"),
-                ] {
-                    f[k] = json!(v);
-                }
-            }
-            f
+        let layout = PointLayout {
+            cluster_zoom: 12,
+            category: Some("kind".into()),
+            categories: vec!["x".into(), "y z".into()],
+            extra: vec!["n".into()],
         };
+        let tj = datasets_tilejson(&[a, b], &[Some(layout), None], "http://h", "kind=x");
+        let got = serde_json::to_value(&tj).unwrap();
+        let fid = "feature id (use it with /collections/{id}/items/{fid})";
+        let mut point_fields = json!({"fid": fid, "kind": "string", "n": "integer"});
+        for (k, v) in POINT_PROPERTIES.iter().chain(&CATEGORY_PROPERTIES) {
+            point_fields[k] = json!(v);
+        }
+        point_fields["time_start"] = json!("datetime (RFC 3339, UTC)");
+        point_fields["time_end"] = json!("datetime (RFC 3339, UTC): end of an interval");
+        point_fields["count:x"] = json!("integer: points of this category in a cluster");
+        point_fields["count:y z"] = json!("integer: points of this category in a cluster");
+        assert!(point_fields.get("note").is_none());
+        let shape_fields = json!({"fid": fid, "kind": "string"});
         let want = json!({
             "tilejson": "3.0.0",
             "name": "a title + b title",
@@ -191,8 +279,8 @@ mod tests {
             "scheme": "xyz",
             "tiles": ["http://h/tiles/a,b/{z}/{x}/{y}.mvt?v=7.7&kind=x"],
             "vector_layers": [
-                {"id": "a", "description": "a title", "fields": fields(true), "minzoom": 0, "maxzoom": 22, "tessera:cluster_zoom": 12},
-                {"id": "b", "description": "b title", "fields": fields(false), "minzoom": 0, "maxzoom": 22, "tessera:cluster_zoom": null},
+                {"id": "a", "description": "a title", "fields": point_fields, "minzoom": 0, "maxzoom": 22, "tessera:cluster_zoom": 12},
+                {"id": "b", "description": "b title", "fields": shape_fields, "minzoom": 0, "maxzoom": 22, "tessera:cluster_zoom": null},
             ],
             "bounds": [-2.0, 50.0, -1.0, 51.0],
             "center": [-1.5, 50.5, 8],

@@ -191,6 +191,18 @@ pub fn world_xy(lon: f64, lat: f64) -> (u32, u32) {
     ((fx * WORLD).floor() as u32, (fy * WORLD).floor() as u32)
 }
 
+/// The lon/lat box of world cell (`wx`, `wy`): every position [`world_xy`] maps there.
+pub fn world_cell_lonlat(wx: u32, wy: u32) -> Bounds {
+    let fx = |w: u32| f64::from(w) / WORLD;
+    let fx1 = |w: u32| (f64::from(w) + 1.0) / WORLD;
+    Bounds {
+        min_x: fx(wx) * 360.0 - 180.0,
+        min_y: lat_of_fraction(fx1(wy)),
+        max_x: fx1(wx) * 360.0 - 180.0,
+        max_y: lat_of_fraction(fx(wy)),
+    }
+}
+
 /// The tile at zoom `z` that contains a position (after the clamping of [`world_xy`]).
 pub fn tile_of(lon: f64, lat: f64, z: u8) -> Result<TileCoord, TileError> {
     if z > MAX_ZOOM {

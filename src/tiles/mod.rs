@@ -25,7 +25,7 @@ pub use coord::{MAX_LAT, MAX_ZOOM, TileCoord, tile_of, world_to_tile, world_xy};
 pub use encode::{LayerBuilder, PropValue, encode_tile};
 pub use ids::ServedIds;
 pub use points::{Filter, PointIndex, PointRecord, PointRef};
-pub use render::{PointLayerParams, render_points};
+pub use render::{ExtraProps, PointLayerParams, render_points};
 
 /// Why a tile-core operation was refused. Every variant is a caller mistake or bad input
 /// that the HTTP layer turns into a 4xx (tile address) or reports at build time (index).

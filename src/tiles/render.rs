@@ -2,11 +2,11 @@
 //! from it on.
 
 use super::cluster::{ClusterFeature, ClusterParams, abbreviate, cluster_tile};
-use super::{Filter, LayerBuilder, PointIndex, PropValue, TileCoord, coord};
+use super::{Filter, LayerBuilder, PointIndex, PointRef, PropValue, TileCoord, coord};
 use crate::model::time::format_utc;
 
 /// How [`render_points`] draws a point layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PointLayerParams<'a> {
     /// The MVT layer name.
     pub layer: &'a str,
@@ -25,6 +25,18 @@ pub struct PointLayerParams<'a> {
     /// Served feature ids by fid, for datasets whose ids are the input's own (the
     /// `fid` property then carries them, so a client can fetch the feature).
     pub ids: Option<&'a super::ServedIds>,
+    /// Extra properties of points drawn one by one (asked for by name; read from the
+    /// store by the caller, since the index holds only position, time and category).
+    pub extra: Option<&'a ExtraProps>,
+}
+
+/// Values of extra tile properties by served feature id.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExtraProps {
+    /// The property names, in the order of each feature's values.
+    pub names: Vec<String>,
+    /// Per served id, one value per name (`None`: no value, nothing encoded).
+    pub values: std::collections::HashMap<String, Vec<Option<PropValue<'static>>>>,
 }
 
 /// Renders the points of `tile` that pass `filter` into a layer ready for
@@ -59,13 +71,124 @@ pub fn render_points(
         }
         return layer;
     }
-    for (row, shift) in buffered_rows(index, tile, filter, params) {
-        let Some(p) = index.point(row) else { continue };
+    // Points at one world position share a Morton code, so they come out of the index
+    // next to each other: a stack is a run of equal positions, found without a map.
+    let mut points = buffered_rows(index, tile, filter, params)
+        .filter_map(|(row, shift)| Some((index.point(row)?, shift)))
+        .peekable();
+    while let Some((p, shift)) = points.next() {
         let wx = i64::from(p.world.0) + shift;
         let (x, y) = coord::world_to_tile_wide(wx, p.world.1.into(), tile, params.extent);
-        add_single(&mut layer, index, p.fid, p.time, p.category, [x, y], params);
+        let same = |(q, s): &(PointRef, i64)| q.world == p.world && *s == shift;
+        if points.peek().is_none_or(|next| !same(next)) {
+            add_single(&mut layer, index, p.fid, p.time, p.category, [x, y], params);
+            continue;
+        }
+        let mut stack = Stack::new(&p);
+        while let Some(next) = points.next_if(same) {
+            stack.push(&next.0);
+        }
+        add_stack(&mut layer, index, &stack, p.world, [x, y], params);
     }
     layer
+}
+
+/// Points at exactly one position (snapped open-data locations: one UK crime dot can
+/// hold 85 crimes), drawn as one feature so the count is visible and clickable.
+struct Stack {
+    count: u64,
+    /// (category index, count); few distinct categories per position, so a Vec.
+    categories: Vec<(u32, u64)>,
+    time: Option<(i64, i64)>,
+}
+
+impl Stack {
+    fn new(p: &PointRef) -> Self {
+        let mut stack = Stack {
+            count: 0,
+            categories: Vec::new(),
+            time: None,
+        };
+        stack.push(p);
+        stack
+    }
+
+    fn push(&mut self, p: &PointRef) {
+        self.count += 1;
+        if let Some(c) = p.category {
+            match self.categories.iter_mut().find(|(k, _)| *k == c) {
+                Some((_, n)) => *n += 1,
+                None => self.categories.push((c, 1)),
+            }
+        }
+        if let Some((s, e)) = p.time {
+            let (s0, e0) = self.time.unwrap_or((s, e));
+            self.time = Some((s0.min(s), e0.max(e)));
+        }
+    }
+}
+
+/// A stack's properties: `count`; with a category field, that field and `cat_top` set to
+/// the commonest category (so the category colour and legend filters apply unchanged)
+/// and `cat_mix`, a JSON object of category -> count, commonest first; `time_start` /
+/// `time_end` spanning the stack's times; and `bbox`, the box of the position as the
+/// items `bbox` parameter takes it, so a client can list the stack's features.
+fn add_stack(
+    layer: &mut LayerBuilder,
+    index: &PointIndex,
+    stack: &Stack,
+    world: (u32, u32),
+    at: [i32; 2],
+    params: &PointLayerParams<'_>,
+) {
+    let mut cats: Vec<(&str, u64)> = stack
+        .categories
+        .iter()
+        .filter_map(|&(c, n)| Some((index.category_name(c)?, n)))
+        .collect();
+    // Ties by name, so that a tile is the same bytes whatever the row order.
+    cats.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let mix = serde_json::Value::Object(
+        cats.iter()
+            .map(|&(k, n)| (k.to_owned(), n.into()))
+            .collect(),
+    )
+    .to_string();
+    let bbox = position_bbox(world);
+    let start = stack.time.map(|(s, _)| rfc3339(s));
+    let end = stack.time.map(|(_, e)| rfc3339(e));
+    let mut props = vec![
+        ("count", PropValue::UInt(stack.count)),
+        ("bbox", bbox.as_str().into()),
+    ];
+    if let (Some(field), Some(&(top, _))) = (params.category_field, cats.first()) {
+        props.push((field, top.into()));
+        props.push(("cat_top", top.into()));
+        props.push(("cat_mix", mix.as_str().into()));
+    }
+    if let (Some(s), Some(e)) = (&start, &end) {
+        props.push(("time_start", s.as_str().into()));
+        if s.as_str() != e.as_str() {
+            props.push(("time_end", e.as_str().into()));
+        }
+    }
+    layer.add_point(None, at, &props);
+}
+
+/// `west,south,east,north` of the world cell `world` (about 1 cm wide), rounded outward
+/// to 7 decimals: it holds every point projected to that cell, whatever the rounding of
+/// the stored degrees.
+fn position_bbox(world: (u32, u32)) -> String {
+    let cell = coord::world_cell_lonlat(world.0, world.1);
+    let down = |v: f64| (v * 1e7).floor() / 1e7;
+    let up = |v: f64| (v * 1e7).ceil() / 1e7;
+    format!(
+        "{:.7},{:.7},{:.7},{:.7}",
+        down(cell.min_x),
+        down(cell.min_y),
+        up(cell.max_x),
+        up(cell.max_y)
+    )
 }
 
 fn add_cluster(
@@ -137,7 +260,20 @@ fn add_single(
         push(("time_end", t.as_str().into()));
     }
     let id = u64::try_from(fid).ok();
-    layer.add_point(id, at, &props[..n]);
+    let Some(extra) = params.extra else {
+        layer.add_point(id, at, &props[..n]);
+        return;
+    };
+    let key = served.map_or_else(|| fid.to_string(), str::to_owned);
+    let mut all: Vec<(&str, PropValue<'_>)> = props[..n].to_vec();
+    if let Some(values) = extra.values.get(&key) {
+        for (name, v) in extra.names.iter().zip(values) {
+            if let Some(v) = v {
+                all.push((name.as_str(), v.clone()));
+            }
+        }
+    }
+    layer.add_point(id, at, &all);
 }
 
 /// An RFC 3339 UTC timestamp, on the stack for the usual years.
@@ -320,6 +456,7 @@ mod tests {
             extent: 4096,
             category_field: Some("type"),
             ids: None,
+            extra: None,
         }
     }
 

@@ -10,6 +10,7 @@ mod bake;
 mod cli;
 mod crash;
 mod dashboards;
+mod details;
 mod errors;
 mod fuzz_requests;
 mod gdal;

@@ -405,10 +405,12 @@ fn the_renderer_draws_from_a_store_without_sqlite() {
         LayerRequest {
             dataset: ds("areas"),
             query: Query::default(),
+            properties: vec![],
         },
         LayerRequest {
             dataset: ds("sites"),
             query: Query::default(),
+            properties: vec![],
         },
     ];
     let bytes = renderer
@@ -462,6 +464,7 @@ fn the_renderer_draws_from_a_store_without_sqlite() {
             equals: vec![(name, vec![Value::Text("bar".into())])],
             ..Query::default()
         },
+        properties: vec![],
     };
     // `name` is not the category (none is set), so the store is asked.
     let bytes = renderer

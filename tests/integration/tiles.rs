@@ -154,15 +154,55 @@ fn is_cluster(f: &Feature) -> bool {
     prop(f, "cluster") == Some(&Value::Bool(true))
 }
 
-/// Points a feature stands for: `point_count` for clusters, 1 for single points.
+/// Points a feature stands for: `point_count` for clusters, `count` for stacks (points at
+/// one position), 1 for single points.
 fn points_of(f: &Feature) -> u64 {
     if is_cluster(f) {
         prop(f, "point_count")
             .and_then(as_u64)
             .unwrap_or_else(|| panic!("cluster without an integer point_count: {f:?}"))
     } else {
-        1
+        prop(f, "count").and_then(as_u64).unwrap_or(1)
     }
+}
+
+/// Stacks replaced by their points: one feature each, at the stack's position, with the
+/// fid that /items gives for the stack's `bbox` under the same filters; so the checks of
+/// points below hold however the tile groups them.
+async fn unstack(
+    s: &Server,
+    id: &str,
+    feats: Vec<Feature>,
+    query: &[(&str, &str)],
+) -> Vec<Feature> {
+    let mut out = Vec::with_capacity(feats.len());
+    for f in feats {
+        let (Some(n), Some(Value::String(bbox))) = (
+            prop(&f, "count").and_then(as_u64),
+            prop(&f, "bbox").cloned(),
+        ) else {
+            out.push(f);
+            continue;
+        };
+        let mut q = query.to_vec();
+        q.push(("bbox", &bbox));
+        q.push(("limit", "10000"));
+        let fids = ids(&s.items(id, &q).await);
+        assert_eq!(
+            fids.len() as u64,
+            n,
+            "stack at {bbox}: count {n}, /items finds {fids:?}"
+        );
+        for fid in fids {
+            let props = HashMap::from([("fid".to_owned(), Value::String(fid))]);
+            out.push(Feature {
+                geometry: f.geometry.clone(),
+                id: None,
+                properties: Some(props),
+            });
+        }
+    }
+    out
 }
 
 fn total_points(fs: &[Feature]) -> u64 {
@@ -594,15 +634,23 @@ async fn tilejson_document() {
     assert_eq!(layers.len(), 1);
     assert_eq!(layers[0]["id"], "mpls");
     let fields = layers[0]["fields"].as_object().expect("fields");
+    // Only what point tiles carry (fid, time, cluster and stack properties), not the
+    // dataset's other fields: see details::tilejson_lists_what_the_tiles_carry.
     let info = s.data.info("mpls").unwrap();
-    for f in &info.fields {
+    let category = info.meta.category.as_deref();
+    assert!(category.is_some_and(|c| fields.contains_key(c)), "{tj}");
+    for f in info
+        .fields
+        .iter()
+        .filter(|f| Some(f.name.as_str()) != category)
+    {
         assert!(
-            fields.contains_key(&f.name),
-            "field `{}` missing: {tj}",
+            !fields.contains_key(&f.name),
+            "field `{}` listed but not in point tiles: {tj}",
             f.name
         );
     }
-    for k in ["fid", "point_count", "cluster"] {
+    for k in ["fid", "point_count", "cluster", "count", "bbox"] {
         assert!(fields.contains_key(k), "field `{k}` missing: {tj}");
     }
 
@@ -1388,7 +1436,7 @@ async fn clusters_conserve_points_on_real_data() {
             for (ci, case) in cases.iter().enumerate() {
                 let q = encode(&case.query);
                 let path = tile_path(id, t, &q);
-                let feats = tile_features(&s, &path).await;
+                let feats = unstack(&s, id, tile_features(&s, &path).await, &case.query).await;
                 assert!(
                     !feats.iter().any(is_cluster),
                     "GET {path}: no clusters at or above the cluster zoom {cz}"
@@ -1472,7 +1520,7 @@ async fn property_filter_on_tiles_matches_unfiltered_tile_minus_non_matching() {
     }
     let (t, neighbour) = found.expect("a tile with points in its buffer");
     let hood = neighbour.neighborhood.clone();
-    let all = tile_features(&s, &tile_path(id, t, "")).await;
+    let all = unstack(&s, id, tile_features(&s, &tile_path(id, t, "")).await, &[]).await;
     let expected: BTreeSet<String> = all
         .iter()
         .map(fid_of)
@@ -1481,7 +1529,9 @@ async fn property_filter_on_tiles_matches_unfiltered_tile_minus_non_matching() {
     assert!(expected.contains(&neighbour.id));
     let q = encode(&[("neighborhood", hood.as_str())]);
     let path = tile_path(id, t, &q);
-    let got: BTreeSet<String> = tile_features(&s, &path).await.iter().map(fid_of).collect();
+    let filter = [("neighborhood", hood.as_str())];
+    let filtered = unstack(&s, id, tile_features(&s, &path).await, &filter).await;
+    let got: BTreeSet<String> = filtered.iter().map(fid_of).collect();
     let missing: Vec<&String> = expected.difference(&got).collect();
     let extra: Vec<&String> = got.difference(&expected).collect();
     assert!(

@@ -1,0 +1,286 @@
+//! The details a citizen notices (issue 11, item 6): points at one position grouped into
+//! one feature, TileJSON layers that list what the tiles carry, extra tile properties.
+//! Tiles are decoded with `mvt-reader`, never with our encoder.
+
+use crate::support::*;
+use mvt_reader::feature::{Feature, Value};
+use std::collections::BTreeMap;
+use tessera::tiles::tile_of;
+
+/// The UK sample with crimes stacked the way police.uk snaps them: `STACK` rows moved to
+/// the position of one real row, plus one row a metre away that must stay on its own.
+const STACK_AT: (&str, &str) = ("-2.625649", "51.480484");
+const STACK: usize = 7;
+
+fn stacked_crimes(c: &TestCatalog) -> (std::path::PathBuf, BTreeMap<String, u64>) {
+    let (h, rows) = read_csv(&fixture("uk-crime-sample.csv"));
+    let (lon, lat, ty) = (
+        col(&h, "Longitude"),
+        col(&h, "Latitude"),
+        col(&h, "Crime type"),
+    );
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record(&h).unwrap();
+    let mut mix = BTreeMap::new();
+    let mut moved = 0;
+    for r in &rows {
+        let mut r: Vec<String> = r.iter().map(str::to_owned).collect();
+        if r[lon].is_empty() {
+            continue;
+        }
+        if moved < STACK {
+            r[lon] = STACK_AT.0.into();
+            r[lat] = STACK_AT.1.into();
+            *mix.entry(r[ty].clone()).or_insert(0) += 1;
+            moved += 1;
+        } else if moved == STACK {
+            // About 1 m east: a different position, drawn as its own point.
+            r[lon] = "-2.625635".into();
+            r[lat] = STACK_AT.1.into();
+            moved += 1;
+        }
+        out.write_record(&r).unwrap();
+    }
+    let path = c.write("stacked.csv", out.into_inner().unwrap());
+    (path, mix)
+}
+
+fn decode(bytes: &[u8]) -> Vec<Feature> {
+    let reader = mvt_reader::Reader::new(bytes.to_vec()).expect("mvt-reader reads the tile");
+    let meta = reader.get_layer_metadata().expect("layer metadata");
+    assert_eq!(meta.len(), 1);
+    reader.get_features(0).expect("features")
+}
+
+fn prop<'a>(f: &'a Feature, k: &str) -> Option<&'a Value> {
+    f.properties.as_ref()?.get(k)
+}
+
+fn text(f: &Feature, k: &str) -> Option<String> {
+    match prop(f, k)? {
+        Value::String(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn uint(f: &Feature, k: &str) -> Option<u64> {
+    match prop(f, k)? {
+        Value::UInt(n) => Some(*n),
+        Value::SInt(n) => u64::try_from(*n).ok(),
+        Value::Int(n) => u64::try_from(*n).ok(),
+        _ => None,
+    }
+}
+
+async fn tile(s: &Server, path: &str) -> Vec<Feature> {
+    let r = s.get(path).await;
+    assert_eq!(r.status(), 200, "GET {path}");
+    decode(&r.bytes().await.unwrap())
+}
+
+/// Crimes at one snapped position are one feature with their count and category mix
+/// at every zoom from the cluster zoom on, and its `bbox` lists exactly them.
+#[tokio::test]
+async fn points_at_one_position_are_one_feature_with_their_mix() {
+    let s = Server::start().await;
+    let (path, mix) = stacked_crimes(&s.data);
+    let mut req = request("uk", &[path]);
+    req.meta.category = Some("Crime type".into());
+    s.import(&req);
+    let tj = s.json("/tiles/uk").await;
+    let cz = tj["vector_layers"][0]["tessera:cluster_zoom"]
+        .as_u64()
+        .expect("cluster zoom") as u8;
+    let (lon, lat): (f64, f64) = (STACK_AT.0.parse().unwrap(), STACK_AT.1.parse().unwrap());
+    let (top, top_n) = mix
+        .iter()
+        .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+        .map(|(k, n)| (k.clone(), *n))
+        .unwrap();
+    assert!(
+        top_n < STACK as u64,
+        "the mix has more than one category: {mix:?}"
+    );
+    for z in [cz, cz.max(14), 16, 18] {
+        let t = tile_of(lon, lat, z).unwrap();
+        let features = tile(&s, &format!("/tiles/uk/{z}/{}/{}.mvt", t.x(), t.y())).await;
+        let stacks: Vec<&Feature> = features
+            .iter()
+            .filter(|f| prop(f, "count").is_some())
+            .collect();
+        assert_eq!(stacks.len(), 1, "z{z}: one stack expected: {features:?}");
+        let st = stacks[0];
+        assert_eq!(uint(st, "count"), Some(STACK as u64), "z{z}");
+        assert_eq!(text(st, "cat_top").as_deref(), Some(top.as_str()), "z{z}");
+        assert_eq!(
+            text(st, "Crime type").as_deref(),
+            Some(top.as_str()),
+            "z{z}"
+        );
+        let got: BTreeMap<String, u64> =
+            serde_json::from_str(&text(st, "cat_mix").expect("cat_mix")).unwrap();
+        assert_eq!(got, mix, "z{z}: category mix");
+        // The neighbour a metre away stays a single point (with its fid).
+        if z >= 18 {
+            let singles = features
+                .iter()
+                .filter(|f| prop(f, "count").is_none() && prop(f, "fid").is_some())
+                .count();
+            assert!(singles >= 1, "z{z}: the neighbour is its own point");
+        }
+        // The popup's link: the stack's bbox finds exactly its crimes.
+        let bbox = text(st, "bbox").expect("bbox");
+        let fc = s.items("uk", &[("bbox", &bbox), ("limit", "100")]).await;
+        assert_eq!(number_matched(&fc), STACK as u64, "z{z}: items in {bbox}");
+    }
+    // Filters apply before grouping: one category leaves only its crimes in the stack.
+    let t = tile_of(lon, lat, 16).unwrap();
+    let q = format!(
+        "/tiles/uk/16/{}/{}.mvt?Crime%20type={}",
+        t.x(),
+        t.y(),
+        top.replace(' ', "%20")
+    );
+    let features = tile(&s, &q).await;
+    let at_stack: Vec<&Feature> = features
+        .iter()
+        .filter(|f| prop(f, "count").is_some())
+        .collect();
+    if top_n > 1 {
+        assert_eq!(at_stack.len(), 1, "{features:?}");
+        assert_eq!(uint(at_stack[0], "count"), Some(top_n));
+    } else {
+        assert!(at_stack.is_empty(), "{features:?}");
+    }
+}
+
+/// Every property key of the tiles, by layer, over the tiles at `zooms` that hold the
+/// dataset's points (the tiles of each real position of the fixture).
+async fn keys_in_tiles(s: &Server, id: &str, query: &str, zooms: &[u8]) -> Vec<String> {
+    let (h, rows) = read_csv(&fixture("uk-crime-sample.csv"));
+    let (lon, lat) = (col(&h, "Longitude"), col(&h, "Latitude"));
+    let mut tiles = std::collections::BTreeSet::new();
+    for r in rows.iter().filter(|r| !r[lon].is_empty()) {
+        let (x, y): (f64, f64) = (r[lon].parse().unwrap(), r[lat].parse().unwrap());
+        for &z in zooms {
+            let t = tile_of(x, y, z).unwrap();
+            tiles.insert((z, t.x(), t.y()));
+        }
+    }
+    let mut keys = std::collections::BTreeSet::new();
+    for (z, x, y) in tiles {
+        for f in tile(s, &format!("/tiles/{id}/{z}/{x}/{y}.mvt{query}")).await {
+            keys.extend(f.properties.unwrap_or_default().into_keys());
+        }
+    }
+    keys.into_iter().collect()
+}
+
+fn listed(tj: &serde_json::Value) -> Vec<String> {
+    tj["vector_layers"][0]["fields"]
+        .as_object()
+        .expect("fields")
+        .keys()
+        .cloned()
+        .collect()
+}
+
+/// TileJSON lists the properties the tiles really carry: every key of every tile is
+/// listed, and none of the dataset's own fields is listed unless tiles carry it.
+#[tokio::test]
+async fn tilejson_lists_what_the_tiles_carry() {
+    let s = Server::start().await;
+    let mut req = fixture_request("uk", "uk-crime-sample.csv");
+    req.meta.category = Some("Crime type".into());
+    s.import(&req);
+    let tj = s.json("/tiles/uk").await;
+    let fields = listed(&tj);
+    let keys = keys_in_tiles(&s, "uk", "", &[0, 4, 8, 12, 16]).await;
+    for k in &keys {
+        assert!(
+            fields.contains(k),
+            "tiles carry `{k}`, TileJSON omits it: {fields:?}"
+        );
+    }
+    let info = s.data.info("uk").unwrap();
+    for f in &info.fields {
+        assert_eq!(
+            fields.contains(&f.name),
+            keys.contains(&f.name),
+            "field `{}`: listed {} but in tiles {}",
+            f.name,
+            fields.contains(&f.name),
+            keys.contains(&f.name)
+        );
+    }
+    assert!(keys.contains(&"Crime type".to_owned()), "{keys:?}");
+    assert!(!fields.contains(&"LSOA name".to_owned()), "{fields:?}");
+}
+
+/// `properties=` adds fields to point tiles (and TileJSON, and its tile URL); an unknown
+/// field is a 400 naming the parameter. The manifest's `tile_fields` does the same.
+#[tokio::test]
+async fn extra_tile_properties_by_query_and_manifest() {
+    let s = Server::start().await;
+    let mut req = fixture_request("uk", "uk-crime-sample.csv");
+    req.meta.category = Some("Crime type".into());
+    s.import(&req);
+    let q = "?properties=LSOA%20name,Location";
+    let tj = s.json(&format!("/tiles/uk{q}")).await;
+    let fields = listed(&tj);
+    for k in ["LSOA name", "Location"] {
+        assert!(fields.contains(&k.to_owned()), "{fields:?}");
+    }
+    let url = tj["tiles"][0].as_str().unwrap();
+    assert!(url.contains("properties=LSOA"), "{url}");
+    let keys = keys_in_tiles(&s, "uk", q, &[16]).await;
+    for k in ["LSOA name", "Location"] {
+        assert!(
+            keys.contains(&k.to_owned()),
+            "z16 tiles carry `{k}`: {keys:?}"
+        );
+    }
+    assert!(
+        !keys.contains(&"Last outcome category".to_owned()),
+        "{keys:?}"
+    );
+    // Values are the feature's own: the first real row's tile holds its location text.
+    let (h, rows) = read_csv(&fixture("uk-crime-sample.csv"));
+    let r = &rows[0];
+    let (x, y): (f64, f64) = (
+        r[col(&h, "Longitude")].parse().unwrap(),
+        r[col(&h, "Latitude")].parse().unwrap(),
+    );
+    let t = tile_of(x, y, 16).unwrap();
+    let features = tile(&s, &format!("/tiles/uk/16/{}/{}.mvt{q}", t.x(), t.y())).await;
+    let want = &r[col(&h, "Location")];
+    assert!(
+        features
+            .iter()
+            .any(|f| text(f, "Location").as_deref() == Some(want)),
+        "{want} in {features:?}"
+    );
+
+    for bad in [
+        "?properties=Nope",
+        "?properties=Location&properties=Context",
+    ] {
+        let r = s
+            .get(&format!("/tiles/uk/16/{}/{}.mvt{bad}", t.x(), t.y()))
+            .await;
+        assert_eq!(r.status(), 400, "{bad}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["parameter"], "properties", "{bad}: {body}");
+        let r = s.get(&format!("/tiles/uk{bad}")).await;
+        assert_eq!(r.status(), 400, "TileJSON {bad}");
+    }
+
+    // The manifest key, stored with the dataset.
+    let s2 = Server::start().await;
+    let mut req = fixture_request("uk", "uk-crime-sample.csv");
+    req.meta.display.tile_fields = vec!["Location".into()];
+    s2.import(&req);
+    assert!(listed(&s2.json("/tiles/uk").await).contains(&"Location".to_owned()));
+    let keys = keys_in_tiles(&s2, "uk", "", &[16]).await;
+    assert!(keys.contains(&"Location".to_owned()), "{keys:?}");
+}
