@@ -24,9 +24,11 @@
 mod areas;
 mod index;
 pub mod tally;
+mod tiles;
 
 pub use areas::{Areas, join_text};
 pub use index::AreaIndex;
+pub use tiles::choropleth_tile;
 
 use crate::model::{DatasetId, DatasetInfo, Value};
 use crate::render::{PointSource, Renderer};

@@ -291,7 +291,7 @@ fn map_config(
         })).collect::<Vec<_>>(),
         "embed": embed,
         // Extra page modules under /assets/ (each one listens to map.js's events).
-        "modules": Vec::<&str>::new(),
+        "modules": ["choropleth.js"],
         "clusterZoom": state.tiles.cluster_zoom(ds),
     })
 }
