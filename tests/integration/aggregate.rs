@@ -95,6 +95,9 @@ fn by_name(body: &Json) -> (BTreeMap<String, u64>, u64, u64) {
     (counts, outside, total)
 }
 
+/// Areas dataset, query suffix, and the same filters as shapely's (field, prefix) pairs.
+type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+
 async fn uk_server() -> Server {
     let s = Server::start().await;
     let mut req = fixture_request("uk", "uk-crime-bristol-liverpool.csv");
@@ -110,7 +113,7 @@ async fn uk_server() -> Server {
 async fn uk_crime_counts_by_lsoa_equal_shapely_with_and_without_filters() {
     let s = uk_server().await;
     let Some(py) = python() else { return };
-    let cases: &[(&str, &str, &[(&str, &str)])] = &[
+    let cases: &[Case] = &[
         ("bristol-lsoa", "", &[]),
         ("liverpool-lsoa", "", &[]),
         ("bristol-lsoa", "&datetime=2018-12", &[("Month", "2018-12")]),
