@@ -17,16 +17,19 @@
 //!   row into the area whose `key` equals its `field`; a row whose value names no area
 //!   is `outside`.
 //!
-//! Features without a position (and, for joins, rows of no area) are not in `total`
-//! when they have neither a position nor a join: `total` is always the sum of the
-//! areas' counts plus `outside`.
+//! `total` is the features that matched the filters and could be placed or joined: the
+//! sum of the areas' counts plus `outside`. Rows without a position (and without a join
+//! to the `by` areas) cannot be placed and are not in it; joined rows whose value names
+//! no area are `outside`.
 
 mod areas;
 mod index;
 pub mod tally;
+mod tiles;
 
 pub use areas::{Areas, join_text};
 pub use index::AreaIndex;
+pub use tiles::choropleth_tile;
 
 use crate::model::{DatasetId, DatasetInfo, Value};
 use crate::render::{PointSource, Renderer};

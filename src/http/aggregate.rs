@@ -8,10 +8,12 @@ use super::extract::{CollectionRequest, dataset};
 use super::features::with_snapshot;
 use super::{AppState, content_type};
 use crate::aggregate::{AggregateError, AreaCounts};
-use crate::model::DatasetId;
+use crate::model::{DatasetId, DatasetInfo};
 use crate::query::{self, ParamSet};
-use axum::extract::State;
-use axum::http::header;
+use crate::store::Snapshot;
+use crate::tiles::TileCoord;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value as Json, json};
 
@@ -34,6 +36,82 @@ impl From<AggregateError> for ApiError {
     }
 }
 
+/// What both the JSON/CSV answer and the choropleth tiles parse from a request.
+struct Parsed {
+    ds: DatasetInfo,
+    areas: DatasetInfo,
+    query: crate::store::Query,
+    output: Output,
+    tag: Validator,
+}
+
+/// Reads the datasets and parameters; `tile` is the choropleth tile asked for, if any
+/// (then `f` is not taken).
+fn parse(
+    s: &dyn Snapshot,
+    id: &str,
+    raw: Option<&str>,
+    tile: Option<TileCoord>,
+) -> Result<Parsed, ApiError> {
+    let ds = dataset(s, id)?;
+    // `by` and `f` are ours; the rest are the items filters, parsed as everywhere.
+    let (mut by, mut output) = (None, Output::Json);
+    let mut rest = Vec::new();
+    for (k, v) in query::pairs(raw)? {
+        match k.as_str() {
+            "by" => by = Some(v),
+            "f" if tile.is_none() => {
+                output = match v.as_str() {
+                    "json" => Output::Json,
+                    "csv" => Output::Csv,
+                    _ => {
+                        return Err(ApiError::bad_param(
+                            "f",
+                            format!("unknown format `{v}`: use json or csv"),
+                        ));
+                    }
+                }
+            }
+            _ => rest.push((k, v)),
+        }
+    }
+    let by = by.ok_or_else(|| {
+        ApiError::bad_param("by", "`by` is required: the id of a boundary dataset")
+    })?;
+    let no_areas = || ApiError::bad_param("by", format!("no dataset `{by}`"));
+    let areas_id = DatasetId::parse(&by).map_err(|_| no_areas())?;
+    let areas = s.dataset(&areas_id)?.ok_or_else(no_areas)?;
+    if !matches!(
+        areas.geometry_type.as_deref(),
+        Some("Polygon" | "MultiPolygon" | "Geometry")
+    ) {
+        return Err(AggregateError::NotAreas(by.clone()).into());
+    }
+    let filters = serde_urlencoded::to_string(&rest).unwrap_or_default();
+    let mut req = query::parse_items(&ds, Some(&filters), ParamSet::Tiles)?;
+    let within = query::resolve_within(s, &mut req)?.unwrap_or_default();
+    let at = tile
+        .map(|t| format!("{}/{}/{}", t.z(), t.x(), t.y()))
+        .unwrap_or_default();
+    let tag = Validator::weak(&[
+        ds.id.as_str().as_bytes(),
+        &ds.version.to_le_bytes(),
+        areas.id.as_str().as_bytes(),
+        &areas.version.to_le_bytes(),
+        within.as_bytes(),
+        filters.as_bytes(),
+        &[output as u8],
+        at.as_bytes(),
+    ]);
+    Ok(Parsed {
+        ds,
+        areas,
+        query: req.query,
+        output,
+        tag,
+    })
+}
+
 pub async fn aggregate(
     State(state): State<AppState>,
     c: CollectionRequest,
@@ -41,57 +119,12 @@ pub async fn aggregate(
     let (id, raw, headers) = (c.id, c.query, c.headers);
     let (tiles, aggregates) = (state.tiles.clone(), state.aggregates.clone());
     let answer = with_snapshot(&state, move |s| {
-        let ds = dataset(s, &id)?;
-        // `by` and `f` are ours; the rest are the items filters, parsed as everywhere.
-        let (mut by, mut output) = (None, Output::Json);
-        let mut rest = Vec::new();
-        for (k, v) in query::pairs(raw.as_deref())? {
-            match k.as_str() {
-                "by" => by = Some(v),
-                "f" => {
-                    output = match v.as_str() {
-                        "json" => Output::Json,
-                        "csv" => Output::Csv,
-                        _ => {
-                            return Err(ApiError::bad_param(
-                                "f",
-                                format!("unknown format `{v}`: use json or csv"),
-                            ));
-                        }
-                    }
-                }
-                _ => rest.push((k, v)),
-            }
+        let p = parse(s, &id, raw.as_deref(), None)?;
+        if p.tag.matches(&headers) {
+            return Ok((p.tag, None, p.output));
         }
-        let by = by.ok_or_else(|| {
-            ApiError::bad_param("by", "`by` is required: the id of a boundary dataset")
-        })?;
-        let no_areas = || ApiError::bad_param("by", format!("no dataset `{by}`"));
-        let areas_id = DatasetId::parse(&by).map_err(|_| no_areas())?;
-        let areas = s.dataset(&areas_id)?.ok_or_else(no_areas)?;
-        if !matches!(
-            areas.geometry_type.as_deref(),
-            Some("Polygon" | "MultiPolygon" | "Geometry")
-        ) {
-            return Err(AggregateError::NotAreas(by.clone()).into());
-        }
-        let filters = serde_urlencoded::to_string(&rest).unwrap_or_default();
-        let mut req = query::parse_items(&ds, Some(&filters), ParamSet::Tiles)?;
-        let within = query::resolve_within(s, &mut req)?.unwrap_or_default();
-        let tag = Validator::weak(&[
-            ds.id.as_str().as_bytes(),
-            &ds.version.to_le_bytes(),
-            areas.id.as_str().as_bytes(),
-            &areas.version.to_le_bytes(),
-            within.as_bytes(),
-            filters.as_bytes(),
-            &[output as u8],
-        ]);
-        if tag.matches(&headers) {
-            return Ok((tag, None, output));
-        }
-        let counts = aggregates.count_by_area(s, &tiles, &ds, &areas, &req.query)?;
-        Ok((tag, Some(counts), output))
+        let counts = aggregates.count_by_area(s, &tiles, &p.ds, &p.areas, &p.query)?;
+        Ok((p.tag, Some(counts), p.output))
     })
     .await?;
     let (tag, counts, output) = answer;
@@ -108,6 +141,45 @@ pub async fn aggregate(
         Output::Csv => (
             [content_type("text/csv; charset=utf-8"), etag],
             to_csv(&counts)?,
+        )
+            .into_response(),
+    })
+}
+
+/// `GET /collections/{id}/aggregate/{z}/{x}/{y}.mvt?by={areas}&…`: the areas of `by`
+/// in one tile, each with its count, density and rate (the choropleth of the map).
+pub async fn choropleth(
+    State(state): State<AppState>,
+    Path(path): Path<(String, String, String, String)>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let (id, z, x, file) = path;
+    let y = file
+        .strip_suffix(".mvt")
+        .ok_or_else(|| ApiError::not_found("choropleth tiles end in .mvt"))?;
+    let tile = query::parse_coord(&z, &x, y)?;
+    let (tiles, aggregates) = (state.tiles.clone(), state.aggregates.clone());
+    let (tag, body) = with_snapshot(&state, move |s| {
+        let p = parse(s, &id, raw.as_deref(), Some(tile))?;
+        if p.tag.matches(&headers) {
+            return Ok((p.tag, None));
+        }
+        let counts = aggregates.count_by_area(s, &tiles, &p.ds, &p.areas, &p.query)?;
+        let (extent, buffer) = (tiles.config.extent, tiles.config.buffer);
+        let body = crate::aggregate::choropleth_tile(s, &p.areas, &counts, tile, extent, buffer)?;
+        Ok((p.tag, Some(body)))
+    })
+    .await?;
+    let Some(body) = body else {
+        return Ok(tag.not_modified());
+    };
+    let etag = (header::ETAG, tag.header_value());
+    Ok(match body {
+        None => (StatusCode::NO_CONTENT, [etag]).into_response(),
+        Some(bytes) => (
+            [content_type("application/vnd.mapbox-vector-tile"), etag],
+            bytes,
         )
             .into_response(),
     })

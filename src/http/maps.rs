@@ -323,10 +323,10 @@ fn share_description(ds: &DatasetInfo) -> String {
     }
 }
 
-/// The map-page modules of `ds`: the dashboard tab always, the calendar for datasets
+/// The map-page modules of `ds`: the dashboard tab and counts by area always, the calendar for datasets
 /// whose items have a start and an end.
 fn page_modules(ds: &DatasetInfo) -> Vec<&'static str> {
-    let mut m = vec!["dashboard-tab.js"];
+    let mut m = vec!["dashboard-tab.js", "choropleth.js"];
     if ds.meta.end_time.is_some() && ds.time_extent.is_some() {
         m.push("calendar.js");
     }

@@ -109,6 +109,10 @@ pub fn router(state: AppState) -> Router {
         .route("/collections/{id}/items", get(features::items))
         .route("/collections/{id}/histogram", get(features::histogram))
         .route("/collections/{id}/aggregate", get(aggregate::aggregate))
+        .route(
+            "/collections/{id}/aggregate/{z}/{x}/{file}",
+            get(aggregate::choropleth),
+        )
         .route("/collections/{id}/preview.svg", get(maps::preview))
         .route("/collections/{id}/tiles", get(tiles::tilesets))
         .route("/collections/{id}/tiles/{tms}", get(tiles::tileset))

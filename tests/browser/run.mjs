@@ -442,3 +442,31 @@ test('embed works inside an iframe on another origin', async () => {
     await new Promise((r) => host.close(r));
   }
 });
+
+test('map page "by area" mode: a choropleth of counts per borough with a classed legend', async () => {
+  const { page, requests, errors } = await openPage();
+  try {
+    await page.goto(`${BASE_URL}/maps/${DATASET}`, { waitUntil: 'domcontentloaded' });
+    await waitForMap(page);
+    await page.selectOption('#choropleth-by', 'nyc-boroughs');
+    await page.check('#choropleth-on');
+    await page.waitForSelector('.choropleth-classes li', { timeout: TIMEOUT });
+    await page.waitForFunction(() => window.tesseraMap.getLayer('tessera-choropleth-fill'), null, { timeout: TIMEOUT });
+    await waitIdle(page);
+    const drawn = await page.evaluate(() => window.tesseraMap
+      .queryRenderedFeatures({ layers: ['tessera-choropleth-fill'] })
+      .map((f) => [f.properties.name, f.properties.count]));
+    const expected = await getJSON(`${BASE_URL}/collections/${DATASET}/aggregate?by=nyc-boroughs`);
+    const byName = new Map(expected.areas.map((a) => [a.name, a.count]));
+    assert.ok(drawn.length > 0, 'choropleth areas drawn');
+    for (const [name, count] of drawn) assert.equal(count, byName.get(name), name);
+    const classes = await page.$$eval('.choropleth-classes li', (li) => li.map((l) => l.textContent));
+    assert.ok(classes.length >= 2 && classes.every((c) => /up to/.test(c)), classes.join(' | '));
+    const top = await page.$$eval('.choropleth-top li[tabindex="0"]', (li) => li.length);
+    assert.equal(top, 5, 'every borough listed, keyboard-reachable');
+    assertOnlyOrigins([...requests, ...(await resourceOrigins(page))], [BASE_ORIGIN], 'choropleth');
+    assert.deepEqual(errors, []);
+  } finally {
+    await page.close();
+  }
+});

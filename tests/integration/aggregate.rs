@@ -95,6 +95,9 @@ fn by_name(body: &Json) -> (BTreeMap<String, u64>, u64, u64) {
     (counts, outside, total)
 }
 
+/// Areas dataset, query suffix, and the same filters as shapely's (field, prefix) pairs.
+type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+
 async fn uk_server() -> Server {
     let s = Server::start().await;
     let mut req = fixture_request("uk", "uk-crime-bristol-liverpool.csv");
@@ -110,7 +113,7 @@ async fn uk_server() -> Server {
 async fn uk_crime_counts_by_lsoa_equal_shapely_with_and_without_filters() {
     let s = uk_server().await;
     let Some(py) = python() else { return };
-    let cases: &[(&str, &str, &[(&str, &str)])] = &[
+    let cases: &[Case] = &[
         ("bristol-lsoa", "", &[]),
         ("liverpool-lsoa", "", &[]),
         ("bristol-lsoa", "&datetime=2018-12", &[("Month", "2018-12")]),
@@ -340,4 +343,139 @@ async fn bad_aggregate_requests_are_400s_naming_the_parameter() {
             .any(|p| p["name"] == "by"),
         "{op}"
     );
+}
+
+/// The demo manifest's import request for `id`.
+fn demo_request(id: &str) -> tessera::import::ImportRequest {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/tessera.toml");
+    tessera::config::load_manifest(&manifest)
+        .expect("data/tessera.toml loads")
+        .into_iter()
+        .find(|r| r.id.as_str() == id)
+        .unwrap_or_else(|| panic!("no dataset `{id}` in data/tessera.toml"))
+}
+
+/// The demo's Chicago crimes (no positions) joined by community area number: each
+/// area's count is the number of rows naming it, read here straight from the file.
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_chicago_crimes_count_by_community_area_join() {
+    let s = Server::start().await;
+    s.import(&demo_request("chicago-community-areas"));
+    s.import(&demo_request("chicago-crimes-2022"));
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/chicago/crimes-2022.csv.gz");
+    let gz = flate2::read::GzDecoder::new(std::fs::File::open(file).unwrap());
+    let mut rows = csv::Reader::from_reader(gz);
+    let column = rows
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "Community Area")
+        .unwrap();
+    let mut want: BTreeMap<String, u64> = BTreeMap::new();
+    let mut thefts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut total = 0;
+    for r in rows.records() {
+        let r = r.unwrap();
+        total += 1;
+        *want.entry(r[column].to_owned()).or_default() += 1;
+        if &r[1] == "THEFT" {
+            *thefts.entry(r[column].to_owned()).or_default() += 1;
+        }
+    }
+    let body = s
+        .json("/collections/chicago-crimes-2022/aggregate?by=chicago-community-areas")
+        .await;
+    assert_eq!(body["total"].as_u64(), Some(total));
+    let areas = body["areas"].as_array().unwrap();
+    assert_eq!(areas.len(), 77);
+    let mut joined = 0;
+    for a in areas {
+        let id = a["id"].as_str().unwrap();
+        assert_eq!(
+            a["count"].as_u64(),
+            Some(want.get(id).copied().unwrap_or(0)),
+            "{a}"
+        );
+        joined += a["count"].as_u64().unwrap();
+    }
+    assert_eq!(body["outside"].as_u64(), Some(total - joined));
+    let theft = s
+        .json("/collections/chicago-crimes-2022/aggregate?by=chicago-community-areas&Primary%20Type=THEFT")
+        .await;
+    for a in theft["areas"].as_array().unwrap() {
+        let id = a["id"].as_str().unwrap();
+        assert_eq!(
+            a["count"].as_u64(),
+            Some(thefts.get(id).copied().unwrap_or(0)),
+            "{a}"
+        );
+    }
+}
+
+/// The choropleth tile of Bristol: every LSOA piece carries the count the JSON answer
+/// gives that LSOA for the same filters (decoded with mvt-reader); far away: 204.
+#[tokio::test(flavor = "multi_thread")]
+async fn choropleth_tiles_carry_the_counts_of_each_area() {
+    use mvt_reader::feature::Value;
+    let s = uk_server().await;
+    let query = "by=bristol-lsoa&datetime=2018-12";
+    let body = s.json(&format!("/collections/uk/aggregate?{query}")).await;
+    let want: BTreeMap<String, u64> = body["areas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["id"].as_str().unwrap().to_owned(),
+                a["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let t = tessera::tiles::tile_of(-2.59, 51.45, 10).unwrap();
+    let r = s
+        .get(&format!(
+            "/collections/uk/aggregate/10/{}/{}.mvt?{query}",
+            t.x(),
+            t.y()
+        ))
+        .await;
+    assert_eq!(r.status(), 200);
+    let bytes = r.bytes().await.unwrap();
+    let reader = mvt_reader::Reader::new(bytes.to_vec()).expect("mvt-reader reads the tile");
+    let layers = reader.get_layer_metadata().unwrap();
+    assert_eq!(layers.len(), 1);
+    assert_eq!(layers[0].name, "bristol-lsoa");
+    let features = reader.get_features(0).unwrap();
+    let mut seen = BTreeMap::new();
+    for f in &features {
+        let props = f.properties.as_ref().expect("properties");
+        let Some(Value::String(id)) = props.get("id") else {
+            panic!("no id: {props:?}")
+        };
+        let count = match props.get("count") {
+            Some(Value::UInt(n)) => *n,
+            Some(Value::Int(n)) | Some(Value::SInt(n)) => *n as u64,
+            other => panic!("count {other:?}"),
+        };
+        assert_eq!(Some(&count), want.get(id), "{id}");
+        assert!(matches!(props.get("density"), Some(Value::Double(_))));
+        seen.insert(id.clone(), count);
+    }
+    assert!(
+        seen.len() > 100,
+        "most of Bristol's 263 LSOAs are in this tile: {}",
+        seen.len()
+    );
+    assert!(seen.values().any(|&n| n > 0));
+    let far = tessera::tiles::tile_of(140.0, -30.0, 10).unwrap();
+    let r = s
+        .get(&format!(
+            "/collections/uk/aggregate/10/{}/{}.mvt?{query}",
+            far.x(),
+            far.y()
+        ))
+        .await;
+    assert_eq!(r.status(), 204);
+    let r = s.get("/collections/uk/aggregate/10/1/1.mvt?by=nope").await;
+    assert_eq!(r.status(), 400);
 }
