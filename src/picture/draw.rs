@@ -146,7 +146,9 @@ impl<'a> Painter<'a> {
                 }
                 self.feature(layer, &ctx, geometry, &place);
                 self.drawn += 1;
-                if self.drawn % 512 == 0 && self.deadline.is_some_and(|d| Instant::now() > d) {
+                if self.drawn.is_multiple_of(512)
+                    && self.deadline.is_some_and(|d| Instant::now() > d)
+                {
                     return Err(PictureError::TooSlow);
                 }
             }

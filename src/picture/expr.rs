@@ -212,7 +212,7 @@ impl Evaluator<'_> {
             i += 2;
         }
         args.last()
-            .filter(|_| args.len() % 2 == 0)
+            .filter(|_| args.len().is_multiple_of(2))
             .map_or(Json::Null, |d| self.eval(d))
     }
 

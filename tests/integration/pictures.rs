@@ -263,3 +263,89 @@ async fn the_map_page_links_a_picture_for_link_previews() {
     );
     assert_eq!(s.get("/collections/spots/preview.svg").await.status(), 200);
 }
+
+/// A basemap archive (id `basemap`) whose tiles at the zoom the picture draws are all
+/// water: the picture shows it under the data, and the points stay on top.
+#[tokio::test]
+async fn the_basemap_is_drawn_under_the_data() {
+    use std::io::Write;
+    use tessera::render::archive::{ArchiveSource, ArchiveSpec};
+    use tessera::tiles::{LayerBuilder, PropValue, TileCoord, clip_geometry, encode_tile, tile_of};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("basemap.pmtiles");
+    // The zoom this view draws (800 x 600 px over 0.1 degrees at 40.75 N: zoom 11.6).
+    let z = 11;
+    {
+        let mut file = std::fs::File::create(&path).unwrap();
+        let mut writer = pmtiles::PmTilesWriter::new(pmtiles::TileType::Mvt)
+            .precompressed(pmtiles::Compression::Gzip)
+            .min_zoom(z)
+            .max_zoom(z)
+            .bounds(-180.0, -85.0, 180.0, 85.0)
+            .create(&mut file)
+            .unwrap();
+        let a = tile_of(BBOX[0] - 0.05, BBOX[3] + 0.05, z).unwrap();
+        let b = tile_of(BBOX[2] + 0.05, BBOX[1] - 0.05, z).unwrap();
+        for y in a.y()..=b.y() {
+            for x in a.x()..=b.x() {
+                let coord = TileCoord::new(z, x, y).unwrap();
+                let t = coord.bounds_lonlat();
+                let square = geo_types::Rect::new((t.min_x, t.min_y), (t.max_x, t.max_y));
+                let mut layer = LayerBuilder::new("water", 4096);
+                for part in clip_geometry(&square.to_polygon().into(), coord, 4096, 64) {
+                    layer.add_feature(None, &part, &[("kind", PropValue::from("lake"))]);
+                }
+                let raw = encode_tile(vec![layer]).unwrap();
+                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                gz.write_all(&raw).unwrap();
+                let c = pmtiles::TileCoord::new(z, x, y).unwrap();
+                writer.add_tile(c, &gz.finish().unwrap()).unwrap();
+            }
+        }
+        writer.finalize().unwrap();
+    }
+    let spec = ArchiveSpec {
+        id: "basemap".into(),
+        path,
+    };
+    let archive = std::sync::Arc::new(ArchiveSource::open(&spec, 3, 512).await.unwrap());
+    let s = Server::start_with(|st| {
+        st.archives = std::sync::Arc::new([("basemap".to_owned(), archive)].into_iter().collect());
+    })
+    .await;
+    let file = s.data.write("points.csv", POINTS);
+    let mut req = request("spots", &[file]);
+    req.meta.category = Some("kind".into());
+    s.import(&req);
+    let colours = style_colours(&s).await;
+    let centre = tile_of(-73.97, 40.75, z).unwrap();
+    let tile = s
+        .get(&format!(
+            "/tiles/basemap/{z}/{}/{}.mvt",
+            centre.x(),
+            centre.y()
+        ))
+        .await;
+    assert_eq!(
+        tile.status(),
+        200,
+        "the archive serves the tile under the view"
+    );
+    let (status, _, bytes) = png(&s, &format!("bbox={}&width={W}&height={H}", bbox())).await;
+    assert_eq!(status, 200);
+    let img = decode(&bytes);
+    // Water is blue in any style: more blue than red, and not the plain background.
+    for at in [(W / 2, 40), (W - 60, H / 2), (W / 2 + 150, H / 2 + 150)] {
+        let [r, g, b] = rgb(&img, at);
+        assert!(
+            u16::from(b) > u16::from(r) + 20 && b >= g,
+            "{at:?} is {:?}, not water",
+            [r, g, b]
+        );
+    }
+    let noise = project(-73.990, 40.730);
+    assert!(
+        near(rgb(&img, noise), colour_of(&colours, "Noise")),
+        "the data is drawn over the basemap"
+    );
+}
