@@ -35,6 +35,7 @@
 //!   uses `query`, `import`, `store`, `render` and `bake`, and `http` only to serve.
 
 pub mod bake;
+pub mod basemap;
 pub mod cli;
 pub mod config;
 pub mod geometry;
