@@ -82,12 +82,12 @@ pub fn clip(g: &Geometry<f64>, b: Box4) -> Option<Geometry<f64>> {
         Geometry::LineString(l) => lines(&l.0, b),
         Geometry::MultiLineString(m) => {
             let parts: Vec<LineString<f64>> = m.iter().flat_map(|l| line_parts(&l.0, b)).collect();
-            (!parts.is_empty()).then(|| Geometry::MultiLineString(MultiLineString(parts)))
+            (!parts.is_empty()).then_some(Geometry::MultiLineString(MultiLineString(parts)))
         }
         Geometry::Polygon(p) => polygon(p, b).map(Geometry::Polygon),
         Geometry::MultiPolygon(m) => {
             let parts: Vec<Polygon<f64>> = m.iter().filter_map(|p| polygon(p, b)).collect();
-            (!parts.is_empty()).then(|| Geometry::MultiPolygon(MultiPolygon(parts)))
+            (!parts.is_empty()).then_some(Geometry::MultiPolygon(MultiPolygon(parts)))
         }
         Geometry::Rect(r) => polygon(&r.to_polygon(), b).map(Geometry::Polygon),
         Geometry::Triangle(t) => polygon(&t.to_polygon(), b).map(Geometry::Polygon),
@@ -100,7 +100,7 @@ pub fn clip(g: &Geometry<f64>, b: Box4) -> Option<Geometry<f64>> {
 
 fn lines(pts: &[Coord<f64>], b: Box4) -> Option<Geometry<f64>> {
     let parts = line_parts(pts, b);
-    (!parts.is_empty()).then(|| Geometry::MultiLineString(MultiLineString(parts)))
+    (!parts.is_empty()).then_some(Geometry::MultiLineString(MultiLineString(parts)))
 }
 
 /// The pieces of a line inside the box (Liang–Barsky per segment, joined while they
