@@ -34,6 +34,8 @@ pub enum Command {
     Tile(TileArgs),
     /// Bake datasets into a PMTiles or MBTiles archive (the server's tiles, filtered as in `/items`).
     Bake(Box<BakeArgs>),
+    /// Build the offline basemap archive (PMTiles) from map data and a recipe.
+    Basemap(BasemapArgs),
     /// Delete a dataset.
     Delete {
         id: String,
@@ -137,7 +139,14 @@ pub struct ServeArgs {
     /// /tiles/{file stem}. Repeatable.
     #[arg(long = "tiles", value_name = "DIR")]
     pub tiles: Vec<PathBuf>,
+    /// The basemap under every map: `none`, or a .pmtiles/.mbtiles archive in the basemap
+    /// schema (default: `basemap/basemap.pmtiles` beside the manifest, when present).
+    #[arg(long, env = "TESSERA_BASEMAP", value_name = "none|PATH")]
+    pub basemap: Option<String>,
 }
+
+/// The archive id the basemap is served under (`/tiles/basemap`), which styles refer to.
+pub const BASEMAP_ID: &str = "basemap";
 
 impl ServeArgs {
     /// The archives to serve: those of every `--tiles` folder, then the manifest's.
@@ -152,7 +161,43 @@ impl ServeArgs {
         if let Some(m) = manifest {
             out.extend(config::load_archives(m).map_err(|e| e.to_string())?);
         }
+        if let Some(path) = self.basemap_path(manifest)? {
+            // An explicit or default basemap replaces an archive of the same id.
+            out.retain(|a| a.id != BASEMAP_ID);
+            out.push(crate::render::archive::ArchiveSpec {
+                id: BASEMAP_ID.into(),
+                path,
+            });
+        }
         Ok(out)
+    }
+
+    /// The basemap archive to serve, if any; a bad `--basemap` is a start-up error (a map
+    /// silently without its basemap would be worse).
+    fn basemap_path(&self, manifest: Option<&Path>) -> Result<Option<PathBuf>, String> {
+        match self.basemap.as_deref() {
+            Some("none") => Ok(None),
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => Err(format!(
+                "--basemap `{url}`: style URLs are not supported yet; give a .pmtiles or .mbtiles archive, or none"
+            )),
+            Some(p) => {
+                let path = PathBuf::from(p);
+                let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+                if !matches!(ext, "pmtiles" | "mbtiles") {
+                    return Err(format!(
+                        "--basemap `{p}` is not a .pmtiles or .mbtiles file, nor `none`"
+                    ));
+                }
+                if !path.is_file() {
+                    return Err(format!("--basemap `{p}`: no such file"));
+                }
+                Ok(Some(path))
+            }
+            None => Ok(manifest
+                .and_then(Path::parent)
+                .map(|dir| dir.join("basemap/basemap.pmtiles"))
+                .filter(|p| p.is_file())),
+        }
     }
 
     pub fn tile_config(&self) -> crate::render::TileConfig {
@@ -476,5 +521,27 @@ impl BakeArgs {
         bar.finish_and_clear();
         let report = report.map_err(|e| format!("bake of `{}` failed: {e}", self.ids))?;
         Ok(format!("{}: {}\n{report}\n", opts.out.display(), self.ids))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct BasemapArgs {
+    /// Folders the recipe's source paths are relative to, searched in order (the shared
+    /// map data, then what data/basemap/prepare.sh converted). Repeatable.
+    #[arg(long, default_values = ["../shared/data/basemap", "target/basemap-prepared"])]
+    pub from: Vec<PathBuf>,
+    /// Which file feeds which layer, kind and zooms.
+    #[arg(long, default_value = "data/basemap/recipe.toml")]
+    pub recipe: PathBuf,
+    /// The PMTiles archive to write (replaced only when the build succeeds).
+    #[arg(long, default_value = "data/basemap/basemap.pmtiles")]
+    pub out: PathBuf,
+}
+
+impl BasemapArgs {
+    pub fn run(&self) -> Result<String, String> {
+        let report = crate::basemap::build(&self.recipe, &self.from, &self.out)
+            .map_err(|e| format!("basemap build failed: {e}"))?;
+        Ok(format!("{}: {report}\n", self.out.display()))
     }
 }

@@ -41,6 +41,7 @@
 
 pub mod aggregate;
 pub mod bake;
+pub mod basemap;
 pub mod cli;
 pub mod config;
 pub mod dashboard;

@@ -32,6 +32,7 @@ fn main() -> Result<()> {
             None => eprintln!("tile {} of {} is empty", args.tile, args.ids),
         },
         Command::Bake(args) => print!("{}", args.run().map_err(anyhow::Error::msg)?),
+        Command::Basemap(args) => print!("{}", args.run().map_err(anyhow::Error::msg)?),
         Command::Datasets(db) => print!("{}", cli::list_datasets(&db.db)?),
         Command::Delete { id, db } => {
             let id = tessera::model::DatasetId::parse(&id).map_err(anyhow::Error::msg)?;

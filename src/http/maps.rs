@@ -140,6 +140,41 @@ pub fn style(base: &str, ds: &DatasetInfo, cats: &Option<Legend>) -> Result<Json
     Ok(style)
 }
 
+/// Puts the basemap (`styles/basemap.json`, over the archive served as
+/// [`crate::cli::BASEMAP_ID`]) under a dataset style: the basemap's background and layers
+/// first, the dataset's layers (its own background left out) on top, and both sources
+/// with their attributions, which MapLibre's attribution control shows together.
+pub fn with_basemap(style: &mut Json, base: &str, attribution: &str) -> Result<(), ApiError> {
+    let template = assets::style_template("basemap")
+        .ok_or_else(|| ApiError::internal("no style template for the basemap"))?;
+    let mut basemap: Json = serde_json::from_slice(&template)
+        .map_err(|e| ApiError::internal(format!("styles/basemap.json: {e}")))?;
+    let tokens = [
+        (
+            "__BASEMAP_TILEJSON__",
+            json!(format!("{base}/tiles/{}", crate::cli::BASEMAP_ID)),
+        ),
+        ("__BASEMAP_ATTRIBUTION__", json!(attribution)),
+        (
+            "__GLYPHS__",
+            json!(format!("{base}/fonts/{{fontstack}}/{{range}}.pbf")),
+        ),
+    ];
+    replace_tokens(&mut basemap, &tokens);
+    let mut layers = basemap["layers"].as_array().cloned().unwrap_or_default();
+    let data_layers = style["layers"].as_array().cloned().unwrap_or_default();
+    layers.extend(
+        data_layers
+            .into_iter()
+            .filter(|l| l["type"] != json!("background")),
+    );
+    style["layers"] = Json::Array(layers);
+    if let Some(sources) = style["sources"].as_object_mut() {
+        sources.insert("basemap".into(), basemap["sources"]["basemap"].take());
+    }
+    Ok(())
+}
+
 /// The property that names an area in a picker: `name` if there is one, else the first
 /// text field whose name says it is a name or title, else the first text field.
 fn label_field(ds: &DatasetInfo) -> Option<String> {
@@ -186,12 +221,21 @@ pub async fn get_style(
     let base = base_url(&state, &headers);
     let id = file.strip_suffix(".json").unwrap_or(&file).to_owned();
     let cache = state.tiles.clone();
+    // The basemap's attribution, when one is served (`None`: the style stands alone).
+    let basemap = state
+        .archives
+        .get(crate::cli::BASEMAP_ID)
+        .map(|a| a.attribution().unwrap_or_default().to_owned());
     let body = with_snapshot(&state, move |s| {
         let ds = dataset(s, &id)?;
         let key = format!("style|{base}|{}@{}", ds.id, ds.version);
         pages::memo(&cache.cache, key, || {
             let cats = categories(s, &cache.cache, &ds)?;
-            Ok(style(&base, &ds, &cats)?.to_string().into_bytes())
+            let mut style = style(&base, &ds, &cats)?;
+            if let Some(a) = &basemap {
+                with_basemap(&mut style, &base, a)?;
+            }
+            Ok(style.to_string().into_bytes())
         })
     })
     .await?;

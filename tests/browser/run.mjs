@@ -468,5 +468,69 @@ test('map page "by area" mode: a choropleth of counts per borough with a classed
     assert.deepEqual(errors, []);
   } finally {
     await page.close();
+
+// ------------------------------------------------------------------ basemap
+
+// Where the basemap has streets (data/basemap/README.md, coverage): a street-zoom view in
+// each city with full street data. Chicago has none in this basemap (only Natural Earth,
+// its GSHHG shore and its place name), so streets are not expected there.
+const STREETS = [
+  { city: 'New York', at: [-73.985, 40.758] },
+  { city: 'San Francisco', at: [-122.418, 37.778] },
+  { city: 'Minneapolis', at: [-93.265, 44.975] },
+];
+
+function contains(b, [x, y]) {
+  return b && x >= b[0] && x <= b[2] && y >= b[1] && y <= b[3];
+}
+
+// Basemap features drawn in the view, by kind of layer.
+async function basemapDrawn(frame) {
+  return frame.evaluate(() => {
+    const m = window.tesseraMap;
+    const ids = m.getStyle().layers.filter((l) => l.source === 'basemap').map((l) => l.id);
+    const out = { ground: 0, roads: 0, labels: 0, names: [] };
+    for (const f of m.queryRenderedFeatures({ layers: ids })) {
+      const sl = f.sourceLayer;
+      if (sl === 'earth' || sl === 'water') out.ground++;
+      if (sl === 'roads' && f.layer.type === 'line') out.roads++;
+      if (f.layer.type === 'symbol') {
+        out.labels++;
+        if (out.names.length < 5) out.names.push(f.properties.name);
+      }
+    }
+    return out;
+  });
+}
+
+test('basemap draws under every demo map at z4, z10, z14 and z16, all from this server', async (t) => {
+  const collections = await getJSON(`${BASE_URL}/collections`);
+  const ids = collections.collections.map((c) => c.id);
+  assert.ok(ids.length >= 4, 'the demo catalog has its datasets');
+  for (const id of ids) {
+    await t.test(id, async () => {
+      const { page, requests, errors } = await openPage();
+      try {
+        await page.goto(`${BASE_URL}/maps/${id}?embed=1`, { waitUntil: 'load' });
+        await waitForMap(page);
+        const bounds = await page.evaluate(() => window.tessera.config.bounds);
+        assert.ok(bounds, `${id} has bounds`);
+        const centre = [(bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2];
+        const streets = STREETS.find((s) => contains(bounds, s.at));
+        for (const zoom of [4, 10, 14, 16]) {
+          const at = zoom >= 14 && streets ? streets.at : centre;
+          await jump(page, { center: at, zoom });
+          const drawn = await basemapDrawn(page);
+          const where = `${id} z${zoom} at ${at.map((v) => v.toFixed(3))}`;
+          assert.ok(drawn.ground > 0, `${where}: land or water drawn`);
+          if (zoom >= 14 && streets) assert.ok(drawn.roads > 0, `${where}: streets of ${streets.city} drawn`);
+          if (zoom === 10 || (zoom >= 14 && streets)) assert.ok(drawn.labels > 0, `${where}: labels drawn`);
+        }
+        assertOnlyOrigins([...requests, ...(await resourceOrigins(page))], [BASE_ORIGIN], id);
+        assert.deepEqual(errors, [], `${id}: no errors`);
+      } finally {
+        await page.close();
+      }
+    });
   }
 });

@@ -47,6 +47,8 @@ const DUMMY = {
   __LAYER__: 'dummy',
   __CATEGORY_FIELD__: 'Complaint Type',
   __ATTRIBUTION__: 'Dummy attribution',
+  __BASEMAP_TILEJSON__: 'http://127.0.0.1:8080/tiles/basemap',
+  __BASEMAP_ATTRIBUTION__: 'Dummy basemap attribution',
   __CATEGORY_COLOR__: ['match', ['get', 'Complaint Type'], 'A', '#1b9e77', 'B', '#d95f02', '#888888'],
 };
 
@@ -81,12 +83,22 @@ function structuralChecks(name, style) {
   else ok(`${name}: style spec`);
 
   const problems = [];
-  if (!style.sources?.data) problems.push('no source "data"');
-  if (Object.keys(style.sources ?? {}).some((id) => id !== 'data')) problems.push('sources other than "data"');
+  // A dataset style has the source "data", and the basemap's "basemap" when one is
+  // served; the basemap template has only "basemap". Nothing else (no sprite either).
+  const isBasemap = name.includes('basemap.json');
+  const allowed = isBasemap ? ['basemap'] : ['data', 'basemap'];
+  if (!isBasemap && !style.sources?.data) problems.push('no source "data"');
+  if (isBasemap && !style.sources?.basemap) problems.push('no source "basemap"');
+  const others = Object.keys(style.sources ?? {}).filter((id) => !allowed.includes(id));
+  if (others.length) problems.push(`sources other than ${allowed.join(' and ')}: ${others.join(', ')}`);
   if (style.sprite) problems.push('has a sprite');
   for (const layer of style.layers ?? []) {
-    if (layer.type !== 'background' && layer.source !== 'data') problems.push(`layer ${layer.id} not on source "data"`);
+    if (layer.type !== 'background' && !allowed.includes(layer.source)) problems.push(`layer ${layer.id} not on source ${allowed.join(' or ')}`);
   }
+  // The basemap goes under the data: no basemap layer after the first data layer.
+  const firstData = (style.layers ?? []).findIndex((l) => l.source === 'data');
+  const lastBase = (style.layers ?? []).findLastIndex((l) => l.source === 'basemap');
+  if (firstData >= 0 && lastBase > firstData) problems.push('a basemap layer is drawn over the data');
   if (problems.length) fail(`${name}: structure`, problems.join('; '));
   else ok(`${name}: structure`);
 }

@@ -7,6 +7,7 @@ mod api;
 mod append;
 mod archives;
 mod bake;
+mod basemap;
 mod cli;
 mod crash;
 mod dashboards;

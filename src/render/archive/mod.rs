@@ -166,6 +166,11 @@ impl ArchiveSource {
         self.described.tilejson.name.as_deref().unwrap_or(&self.id)
     }
 
+    /// The attribution the archive's metadata gives, if any.
+    pub fn attribution(&self) -> Option<&str> {
+        self.described.tilejson.attribution.as_deref()
+    }
+
     /// Stored bytes as the client can take them (see the module comment).
     fn deliver(&self, stored: Bytes, gzip: bool) -> Result<Tile, SourceError> {
         let format = self.described.format;
