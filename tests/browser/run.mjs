@@ -468,6 +468,8 @@ test('map page "by area" mode: a choropleth of counts per borough with a classed
     assert.deepEqual(errors, []);
   } finally {
     await page.close();
+  }
+});
 
 // ------------------------------------------------------------------ basemap
 
