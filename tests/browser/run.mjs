@@ -542,7 +542,7 @@ test('a dashboard card renders inside an iframe on another origin', async () => 
   try {
     await page.goto(`${hostOrigin}/`);
     const frame = await (await page.waitForSelector('iframe')).contentFrame();
-    await frame.waitForSelector('#card-series svg rect.bar');
+    await frame.waitForSelector('#card-series svg rect.bar', { state: 'attached' });
     const bars = await frame.locator('#card-series svg rect.bar').count();
     assert.ok(bars >= 50, `${bars} bars (one per day)`);
     const box = await frame.locator('#card-series svg').boundingBox();
