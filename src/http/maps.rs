@@ -368,10 +368,12 @@ fn share_description(ds: &DatasetInfo) -> String {
 }
 
 /// The map-page modules of `ds`: the dashboard tab and counts by area always, the calendar for datasets
-/// whose items have a start and an end.
+/// whose items have a start and an end, and for events datasets with a time (an event
+/// at an instant is a span of no length).
 fn page_modules(ds: &DatasetInfo) -> Vec<&'static str> {
     let mut m = vec!["dashboard-tab.js", "choropleth.js"];
-    if ds.meta.end_time.is_some() && ds.time_extent.is_some() {
+    let events = ds.meta.kind == DatasetKind::Events;
+    if ds.time_extent.is_some() && (ds.meta.end_time.is_some() || events) {
         m.push("calendar.js");
     }
     m

@@ -536,3 +536,116 @@ test('basemap draws under every demo map at z4, z10, z14 and z16, all from this 
     });
   }
 });
+
+// ------------------------------------------------------------------ dashboard and calendar
+
+// The number on a dashboard card (`data-kpi`), as an integer.
+async function kpi(frame, name) {
+  const text = await frame.locator(`[data-kpi="${name}"]`).first().textContent();
+  return Number(text.replace(/,/g, ''));
+}
+
+test('dashboard cards follow the filters of the map', async () => {
+  const { page, requests, errors } = await openPage();
+  try {
+    await page.goto(`${BASE_URL}/maps/${DATASET}`);
+    await waitForMap(page);
+    const before = await page.evaluate(() => window.tessera.tilesVersion);
+    await page.evaluate(() => window.tessera.setDatetime(['2025-02-01T00:00:00Z', '2025-02-14T23:59:59Z']));
+    await afterFilterChange(page, before);
+    const href = await page.locator('#dashboard-link').getAttribute('href');
+    assert.match(href, /[?&]datetime=2025-02-01T00%3A00%3A00Z%2F2025-02-14T23%3A59%3A59Z|datetime=2025-02-01T00%3A00%3A00Z\/2025-02-14T23%3A59%3A59Z/, href);
+    assert.match(href, /[?&]bbox=-?\d/, href);
+    const query = href.split('?')[1];
+    // The same filters as items: the card's total is the items' numberMatched.
+    const fc = await getJSON(`${BASE_URL}/collections/${DATASET}/items?limit=1&${query}`);
+    await page.goto(new URL(href, BASE_URL).href);
+    assert.equal(await kpi(page, 'total'), fc.numberMatched);
+    const all = await getJSON(`${BASE_URL}/collections/${DATASET}/items?limit=1`);
+    await page.goto(`${BASE_URL}/dashboards/${DATASET}`);
+    assert.equal(await kpi(page, 'total'), all.numberMatched);
+    assert.ok(all.numberMatched > fc.numberMatched, 'the filter narrows the card');
+    // Keyboard: the embed line opens and its copy button is reachable by Tab.
+    await page.locator('#card-total summary').focus();
+    await page.keyboard.press('Enter');
+    assert.equal(await page.locator('#embed-total').isVisible(), true);
+    assertOnlyOrigins([...requests, ...(await resourceOrigins(page))], [BASE_ORIGIN], 'dashboard');
+    assert.deepEqual(errors, []);
+  } finally {
+    await page.close();
+  }
+});
+
+test('calendar and map stay in step', async () => {
+  const { page, errors } = await openPage();
+  const located = 'mpls-stops';
+  try {
+    await page.goto(`${BASE_URL}/maps/${located}`);
+    await waitForMap(page);
+    await page.waitForFunction(() => window.tesseraCalendar && document.querySelector('.calendar-day[data-count]:not([data-count="0"])'));
+    // Pick a day: the map's tiles carry that day as their datetime.
+    const day = await page.locator('.calendar-day:not([data-count="0"])').first();
+    const key = await day.getAttribute('data-day');
+    const before = await page.evaluate(() => window.tessera.tilesVersion);
+    await day.focus();
+    await page.keyboard.press('Enter');
+    await afterFilterChange(page, before);
+    const template = await page.evaluate(() => window.tessera.tileTemplate());
+    const dt = decodeURIComponent(new URL(template.replace(/\{[xyz]\}/g, '0')).searchParams.get('datetime'));
+    const [start, end] = dt.split('/').map((s) => new Date(s).getTime());
+    assert.equal(end - start, 86400000 - 1000, `one day: ${dt}`);
+    const zone = await page.evaluate(() => window.tessera.config.timezone);
+    const localDay = new Intl.DateTimeFormat('en-CA', { timeZone: zone }).format(new Date(start + 3600000));
+    assert.equal(localDay, key, `${dt} starts on ${key}`);
+    // Clear the day again, then zoom into a corner: the calendar counts what is in view.
+    await page.locator(`.calendar-day[data-day="${key}"]`).click();
+    await page.locator('[data-view="list"]').click();
+    await page.waitForFunction(() => document.querySelectorAll('.calendar-list li').length > 0);
+    const wide = await page.evaluate(() => window.tesseraCalendar.matched);
+    const firstWide = await page.locator('.calendar-list li').first().getAttribute('data-id');
+    const b = await page.evaluate(() => window.tesseraMap.getBounds().toArray());
+    await jump(page, { center: [(b[0][0] * 3 + b[1][0]) / 4, (b[0][1] * 3 + b[1][1]) / 4], zoom: (await page.evaluate(() => window.tesseraMap.getZoom())) + 3 });
+    await page.waitForFunction((n) => window.tesseraCalendar.matched < n, wide, { timeout: TIMEOUT });
+    const narrow = await page.evaluate(() => window.tesseraCalendar.matched);
+    assert.ok(narrow < wide, `the calendar follows the view (${narrow} < ${wide})`);
+    const firstNarrow = await page.locator('.calendar-list li').first().getAttribute('data-id').catch(() => null);
+    assert.ok(firstNarrow !== firstWide || narrow === 0, 'the list changed');
+    assert.match(await page.locator('#calendar-note').textContent(), /in view/);
+    const ics = await page.locator('#calendar-ics').getAttribute('href');
+    assert.match(ics, /[?&]f=ics/);
+    assert.match(ics, /[?&]bbox=/);
+    const res = await fetch(new URL(ics, BASE_URL));
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type'), /^text\/calendar/);
+    assert.deepEqual(errors, []);
+  } finally {
+    await page.close();
+  }
+});
+
+test('a dashboard card renders inside an iframe on another origin', async () => {
+  const card = `${BASE_URL}/dashboards/${DATASET}/cards/series?datetime=2025-01-01/2025-02-28`;
+  const host = http.createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', connection: 'close' });
+    res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Card host</title></head>
+<body><h1>A portal page</h1><iframe src="${card}" title="Card" width="640" height="360" style="border:0"></iframe></body></html>`);
+  });
+  await new Promise((r) => host.listen(0, '127.0.0.1', r));
+  const hostOrigin = `http://127.0.0.1:${host.address().port}`;
+  const { page, requests, errors } = await openPage();
+  try {
+    await page.goto(`${hostOrigin}/`);
+    const frame = await (await page.waitForSelector('iframe')).contentFrame();
+    await frame.waitForSelector('#card-series svg rect.bar', { state: 'attached' });
+    const bars = await frame.locator('#card-series svg rect.bar').count();
+    assert.ok(bars >= 50, `${bars} bars (one per day)`);
+    const box = await frame.locator('#card-series svg').boundingBox();
+    assert.ok(box && box.width > 300 && box.height > 100, JSON.stringify(box));
+    assertOnlyOrigins([...requests, ...(await resourceOrigins(frame))], [BASE_ORIGIN, hostOrigin], 'card embed');
+    assert.deepEqual(errors, []);
+  } finally {
+    await page.close();
+    host.closeAllConnections();
+    await new Promise((r) => host.close(r));
+  }
+});
