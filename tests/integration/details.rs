@@ -314,15 +314,37 @@ async fn map_page_shows_the_source_and_how_to_show_features() {
     let config: serde_json::Value = serde_json::from_str(&page[start..end]).unwrap();
     let d = &config["display"];
     assert_eq!(d["titleField"], "Location");
-    assert_eq!(d["popupFields"], serde_json::json!(["Crime type", "Month"]), "unknown names dropped");
+    assert_eq!(
+        d["popupFields"],
+        serde_json::json!(["Crime type", "Month"]),
+        "unknown names dropped"
+    );
     assert_eq!(d["timeFields"]["Month"], "month", "{d}");
     let cat = &config["category"];
-    let top: u64 = cat["values"].as_array().unwrap().iter().map(|v| v["count"].as_u64().unwrap()).sum();
+    let top: u64 = cat["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["count"].as_u64().unwrap())
+        .sum();
     let info = s.data.info("uk").unwrap();
-    assert_eq!(cat["other"]["count"].as_u64().unwrap(), info.feature_count - top, "{cat}");
-    let colours: Vec<&str> = cat["values"].as_array().unwrap().iter().map(|v| v["color"].as_str().unwrap()).collect();
+    assert_eq!(
+        cat["other"]["count"].as_u64().unwrap(),
+        info.feature_count - top,
+        "{cat}"
+    );
+    let colours: Vec<&str> = cat["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["color"].as_str().unwrap())
+        .collect();
     let mut unique = colours.clone();
     unique.sort_unstable();
     unique.dedup();
-    assert_eq!(unique.len(), colours.len(), "repeated legend colours: {colours:?}");
+    assert_eq!(
+        unique.len(),
+        colours.len(),
+        "repeated legend colours: {colours:?}"
+    );
 }
