@@ -93,7 +93,7 @@ fn about(config: &Json) -> Markup {
             dl.about-facts {
                 @if !source.is_empty() {
                     dt { "Source" }
-                    dd #about-source {
+                    dd {
                         @if source.starts_with("https://") || source.starts_with("http://") {
                             a href=(source) rel="noopener" { (source_label) }
                         } @else { (source) }
@@ -101,7 +101,7 @@ fn about(config: &Json) -> Markup {
                 }
                 @if !text("licence").is_empty() {
                     dt { "Licence" }
-                    dd #about-licence { (text("licence")) }
+                    dd { (text("licence")) }
                 }
             }
             p { a #about-api href=(text("api")) { "The data behind this map (API, downloads)" } }
