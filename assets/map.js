@@ -9,6 +9,7 @@
 // within=DATASET/FEATURE.
 
 import * as maplibregl from './vendor/maplibre-gl/maplibre-gl.mjs';
+import { featureTitle, formatTime, shownFields, stackMix } from './popup.js';
 
 const $ = (id) => document.getElementById(id);
 const config = JSON.parse($('tessera-config').textContent);
@@ -217,6 +218,7 @@ function applyFilters({ histogram = true } = {}) {
     tilesVersion++;
     source.setTiles([tileTemplate()]);
   }
+  legendCountsDirty = true;
   renderLegendState();
   updateLinks();
   if (histogram) scheduleHistogram();
@@ -277,19 +279,76 @@ function nearestToCentre() {
   return under[0] ?? null;
 }
 
-function formatValue(v) {
-  if (v === null || v === undefined || v === '') return '—';
-  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(+v.toFixed(6));
-  if (typeof v === 'object') return JSON.stringify(v);
-  return String(v);
-}
-
-function propertiesTable(props) {
+function propertiesTable(rows) {
   const tbody = el('tbody');
-  for (const [k, v] of Object.entries(props ?? {})) {
-    tbody.append(el('tr', {}, el('th', { scope: 'row', text: k }), el('td', { text: formatValue(v) })));
+  for (const [k, v] of rows) {
+    tbody.append(el('tr', {}, el('th', { scope: 'row', text: k }), el('td', { text: v })));
   }
   return el('table', { class: 'props' }, tbody);
+}
+
+function openPopup(at, node) {
+  if (popup) popup.remove();
+  popup = new maplibregl.Popup({ maxWidth: '360px', focusAfterOpen: true, closeButton: true })
+    .setLngLat(at)
+    .setDOMContent(node)
+    .addTo(map);
+}
+
+// How many stacked features a popup lists before linking to the table of them all.
+const STACK_LIST = 10;
+
+function categoryColor(value) {
+  const v = config.category?.values?.find((c) => c.value === value);
+  return v ? legendColor(v) : config.category?.otherColor ?? '#888888';
+}
+
+// A stack: "85 crimes here", the category mix, then the first few with their time and a
+// link to the items at that position (a table with paging) under the same filters.
+async function showStack(feature) {
+  const props = feature.properties ?? {};
+  const count = Number(props.count) || 0;
+  const noun = config.display?.noun ?? 'records';
+  const heading = `${numberFormat.format(count)} ${noun} here`;
+  const mix = stackMix(props);
+  const mixList = el('ul', { class: 'stack-mix' });
+  for (const [cat, n] of mix) {
+    mixList.append(el('li', {},
+      el('span', { class: 'swatch', 'aria-hidden': 'true', style: `--swatch:${categoryColor(cat)}` }),
+      el('span', { class: 'legend-name', text: cat }),
+      el('span', { class: 'legend-count', text: numberFormat.format(n) })));
+  }
+  const query = qs([...filterPairs(), ['bbox', encodeURIComponent(props.bbox ?? '')]]);
+  const items = config.items.replace(/\?.*$/, '');
+  const listing = el('ol', { class: 'stack-items' }, el('li', { class: 'hint', text: 'Loading…' }));
+  const all = el('a', { class: 'stack-all', href: withQuery(items, `${query}&f=html`), target: '_blank', rel: 'noopener', text: `All ${numberFormat.format(count)} in a table` });
+  const node = el('div', { class: 'feature-popup stack-popup', 'data-count': String(count) },
+    el('h2', { text: heading }), mix.length ? mixList : null, listing, el('p', {}, all));
+  openPopup(feature.geometry.coordinates, node);
+  try {
+    const fc = await getJSON(withQuery(items, `${query}&limit=${STACK_LIST}`), 'application/geo+json, application/json');
+    listing.replaceChildren();
+    for (const f of fc.features ?? []) {
+      const p = f.properties ?? {};
+      const when = formatTime(firstTime(p), timeTypeOf(p), config.display?.timeZone);
+      listing.append(el('li', {}, el('span', { class: 'stack-title', text: featureTitle(p, config) }), when ? el('span', { class: 'stack-when', text: ` · ${when}` }) : null));
+    }
+    node.dataset.loaded = 'true';
+  } catch (e) {
+    listing.replaceChildren(el('li', { class: 'hint', text: 'The list could not be loaded.' }));
+    console.warn('Stack not loaded:', e.message);
+  }
+  setStatus(`${heading}.`);
+}
+
+// The first time field of a feature's properties, for the stack list.
+function firstTime(p) {
+  const f = Object.keys(config.display?.timeFields ?? {}).find((k) => p[k]);
+  return f ? p[f] : null;
+}
+function timeTypeOf(p) {
+  const f = Object.keys(config.display?.timeFields ?? {}).find((k) => p[k]);
+  return f ? config.display.timeFields[f] : 'datetime';
 }
 
 async function showFeature(feature, lngLat) {
@@ -302,16 +361,16 @@ async function showFeature(feature, lngLat) {
     setStatus(`Zooming in to a cluster of ${numberFormat.format(Number(props.point_count) || 0)} features.`);
     return;
   }
+  if (props.count !== undefined && props.bbox) {
+    await showStack(feature);
+    return;
+  }
   const fid = props.fid ?? feature.id;
   const at = feature.geometry?.type === 'Point' ? feature.geometry.coordinates : lngLat;
-  const title = (config.category && props[config.category.field]) || config.title;
+  const heading = el('h2', { text: featureTitle(props, config) });
   const body = el('div', { class: 'popup-body' }, el('p', { class: 'hint', text: 'Loading details…' }));
-  const node = el('div', { class: 'feature-popup', 'data-fid': fid ?? '' }, el('h2', { text: String(title) }), body);
-  if (popup) popup.remove();
-  popup = new maplibregl.Popup({ maxWidth: '360px', focusAfterOpen: true, closeButton: true })
-    .setLngLat(at)
-    .setDOMContent(node)
-    .addTo(map);
+  const node = el('div', { class: 'feature-popup', 'data-fid': fid ?? '' }, heading, body);
+  openPopup(at, node);
   let shown = props;
   if (fid !== undefined && fid !== null && fid !== '') {
     try {
@@ -322,14 +381,17 @@ async function showFeature(feature, lngLat) {
       console.warn('Feature details not loaded:', e.message);
     }
   }
-  body.replaceChildren(propertiesTable(shown));
+  const title = featureTitle(shown, config);
+  heading.textContent = title;
+  body.replaceChildren(propertiesTable(shownFields(shown, config)));
   setStatus(`Showing details of ${title}.`);
 }
 
 // ------------------------------------------------------------------ legend
 
+// The server picks the colours (none repeated, see `colours` in src/http/maps.rs).
 function legendColor(v) {
-  return config.kind === 'inspections' ? inspectionColor(v.value) : v.color;
+  return v.color;
 }
 
 function renderLegend() {
@@ -348,6 +410,15 @@ function renderLegend() {
     );
     button.addEventListener('click', () => toggleCategory(v.value));
     list.append(el('li', {}, button));
+  }
+  // The rest are drawn grey: say so, with how many they are, rather than leave grey dots
+  // unexplained. Not a toggle: the filters select values, not "none of these".
+  if (cat.other && cat.other.count > 0) {
+    list.append(el('li', { class: 'legend-other' },
+      el('span', { class: 'legend-item legend-static', 'data-value': '' },
+        el('span', { class: 'swatch', 'aria-hidden': 'true', style: `--swatch:${cat.other.color}` }),
+        el('span', { class: 'legend-name', text: 'Other' }),
+        el('span', { class: 'legend-count', text: numberFormat.format(cat.other.count) }))));
   }
   $('legend-all').addEventListener('click', () => {
     state.cats = null;
@@ -373,6 +444,66 @@ function toggleCategory(value) {
   state.cats = all.every((v) => active.has(v)) && active.size === all.length ? null : active;
   applyFilters();
   setStatus(`${value} ${active.has(value) ? 'shown' : 'hidden'}.`);
+}
+
+// Legend counts of what is in view with the current filters, from the features drawn:
+// clusters carry `count:<category>`, stacks `cat_mix`, single points their category.
+// Recomputed when the map settles after a move or a filter change.
+let legendCountsDirty = true;
+
+function countsInView() {
+  const field = config.category?.field;
+  const layers = interactiveLayers.filter((id) => map.getLayer(id)?.type === 'circle');
+  const counts = new Map();
+  let total = 0;
+  const seen = new Set();
+  const add = (k, n) => {
+    counts.set(k, (counts.get(k) ?? 0) + n);
+    total += n;
+  };
+  for (const f of map.queryRenderedFeatures({ layers })) {
+    const p = f.properties ?? {};
+    const cluster = p.cluster === true || p.cluster === 'true';
+    // A point in two tiles' buffers is drawn twice; count it once.
+    const key = cluster ? `c:${f.geometry.coordinates}` : p.count ? `s:${p.bbox}` : `f:${p.fid ?? f.id}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    if (cluster) {
+      let inCats = 0;
+      for (const [k, v] of Object.entries(p)) {
+        if (k.startsWith('count:')) {
+          add(k.slice(6), Number(v) || 0);
+          inCats += Number(v) || 0;
+        }
+      }
+      add('', Math.max(0, (Number(p.point_count) || 0) - inCats));
+    } else if (p.count) {
+      const mix = stackMix(p);
+      for (const [k, n] of mix) add(k, n);
+      add('', Math.max(0, Number(p.count) - mix.reduce((a, [, n]) => a + n, 0)));
+    } else {
+      add(String(p[field] ?? ''), 1);
+    }
+  }
+  return { counts, total };
+}
+
+function updateLegendCounts() {
+  if (!config.category || !legendCountsDirty) return;
+  legendCountsDirty = false;
+  const { counts, total } = countsInView();
+  let top = 0;
+  for (const button of document.querySelectorAll('#legend-list .legend-item[data-value]')) {
+    const v = button.dataset.value;
+    const label = button.querySelector('.legend-count');
+    if (!label || v === '') continue;
+    const n = counts.get(v) ?? 0;
+    top += n;
+    label.textContent = numberFormat.format(n);
+  }
+  const other = document.querySelector('#legend-list .legend-other .legend-count');
+  if (other) other.textContent = numberFormat.format(Math.max(0, total - top));
+  $('legend-hint').textContent = `Counts of what is in view (${numberFormat.format(total)} in all). Select a category to hide or show it.`;
 }
 
 function renderLegendState() {
@@ -816,6 +947,7 @@ async function main() {
   map.on('idle', () => {
     idleCount++;
     idleTilesVersion = tilesVersion;
+    updateLegendCounts();
   });
 
   map.on('load', async () => {
@@ -842,6 +974,7 @@ async function main() {
       else setStatus('No feature near the centre of the map.');
     });
     map.on('moveend', () => {
+      legendCountsDirty = true;
       updateLinks();
       scheduleHistogram();
       announce('tessera:view');

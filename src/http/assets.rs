@@ -126,6 +126,7 @@ mod tests {
         for name in [
             "map.js",
             "map.css",
+            "popup.js",
             "catalog.js",
             "catalog.css",
             "favicon.svg",

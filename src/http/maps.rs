@@ -22,21 +22,41 @@ const OTHER: &str = "#888888";
 /// Categories shown in the legend and coloured; the rest are "other".
 pub const TOP_CATEGORIES: usize = 10;
 
-/// A category value's colour: semantic for inspection results, else the palette by rank.
-fn colour(kind: DatasetKind, value: &str, rank: usize) -> &'static str {
+/// Semantic colours of inspection results: failed, with conditions, passed.
+const RESULT_COLOURS: [(&str, &str); 3] = [
+    ("fail", "#c62828"),
+    ("condition", "#b26a00"),
+    ("pass", "#2e7d32"),
+];
+
+/// Colours of the top category values, in rank order, none repeated: for inspections the
+/// first value that reads as failed / with conditions / passed takes that result's
+/// colour, every other value the next palette colour not taken. Values past the
+/// palette are drawn as "other" (and shown as such in the legend).
+fn colours(kind: DatasetKind, values: &[String]) -> Vec<&'static str> {
+    let mut taken: Vec<&'static str> = Vec::new();
+    let mut out: Vec<Option<&'static str>> = vec![None; values.len()];
     if kind == DatasetKind::Inspections {
-        let v = value.to_ascii_lowercase();
-        if v.contains("fail") {
-            return "#c62828";
-        }
-        if v.contains("condition") {
-            return "#ef8f00";
-        }
-        if v.contains("pass") {
-            return "#2e7d32";
+        for (word, colour) in RESULT_COLOURS {
+            let hit = values.iter().enumerate().find(|(i, v)| {
+                let v = v.to_ascii_lowercase();
+                out[*i].is_none()
+                    && if word == "pass" {
+                        v.starts_with(word)
+                    } else {
+                        v.contains(word)
+                    }
+            });
+            if let Some((i, _)) = hit {
+                out[i] = Some(colour);
+                taken.push(colour);
+            }
         }
     }
-    PALETTE.get(rank).copied().unwrap_or(OTHER)
+    let mut palette = PALETTE.iter().copied().filter(|c| !taken.contains(c));
+    out.into_iter()
+        .map(|c| c.or_else(|| palette.next()).unwrap_or(OTHER))
+        .collect()
 }
 
 /// The category legend of a dataset: its field and top values with colours and counts.
@@ -67,13 +87,11 @@ pub fn categories(
         serde_json::to_vec(&values).map_err(ApiError::internal)
     })?;
     let values: Vec<(String, u64)> = serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
+    let names: Vec<String> = values.iter().map(|(v, _)| v.clone()).collect();
     let list = values
         .into_iter()
-        .enumerate()
-        .map(|(rank, (text, n))| {
-            let c = colour(ds.meta.kind, &text, rank);
-            (text, c, n)
-        })
+        .zip(colours(ds.meta.kind, &names))
+        .map(|((text, n), c)| (text, c, n))
         .collect();
     Ok(Some((field, list)))
 }
@@ -320,6 +338,11 @@ fn map_config(
         "title": ds.meta.title,
         "kind": ds.meta.kind.name(),
         "attribution": ds.meta.attribution,
+        "description": ds.meta.description,
+        "source": ds.meta.source,
+        "licence": ds.meta.licence,
+        "api": format!("{c}?f=html"),
+        "display": display_config(ds),
         "style": format!("{base}/styles/{}.json", ds.id),
         "tiles": format!("{base}/tiles/{}/{{z}}/{{x}}/{{y}}.mvt", ds.id),
         "items": format!("{c}/items"),
@@ -329,6 +352,11 @@ fn map_config(
         "category": cats.as_ref().map(|(f, values)| json!({
             "field": f,
             "values": values.iter().map(|(v, col, n)| json!({"value": v, "color": col, "count": n})).collect::<Vec<_>>(),
+            // Everything outside the top values (and features without one), drawn grey.
+            "other": {
+                "color": OTHER,
+                "count": ds.feature_count.saturating_sub(values.iter().map(|(_, _, n)| n).sum()),
+            },
         })),
         "polygons": polygons.iter().map(|p| json!({
             "id": p.id,
@@ -377,6 +405,54 @@ fn page_modules(ds: &DatasetInfo) -> Vec<&'static str> {
         m.push("calendar.js");
     }
     m
+}
+
+/// How `assets/map.js` shows features: the popup's title field (the manifest's
+/// `title_field`, else a name-like field), the fields to list (`popup_fields`, else all
+/// but technical ones, which map.js recognises), the type of each time field and the
+/// dataset's time zone, and the word for several features ("complaints").
+fn display_config(ds: &DatasetInfo) -> Json {
+    let d = &ds.meta.display;
+    let known = |n: &&String| ds.field_index(n).is_some();
+    let title = d.title_field.iter().find(known).cloned().or_else(|| {
+        const NAMES: [&str; 8] = [
+            "name",
+            "title",
+            "event name",
+            "event_name",
+            "eventname",
+            "dba name",
+            "business name",
+            "facility name",
+        ];
+        ds.fields
+            .iter()
+            .find(|f| NAMES.contains(&f.name.to_ascii_lowercase().as_str()))
+            .map(|f| f.name.clone())
+    });
+    let times: serde_json::Map<String, Json> = ds
+        .fields
+        .iter()
+        .filter(|f| {
+            use crate::model::FieldType::{Date, Datetime, Month};
+            matches!(f.ty, Datetime | Date | Month)
+        })
+        .map(|f| (f.name.clone(), json!(f.ty.name())))
+        .collect();
+    let noun = ds
+        .meta
+        .title
+        .rsplit(' ')
+        .next()
+        .filter(|w| w.len() > 3 && w.ends_with('s') && w.chars().all(char::is_alphabetic))
+        .map_or("records".to_owned(), str::to_lowercase);
+    json!({
+        "titleField": title,
+        "popupFields": d.popup_fields.iter().filter(known).collect::<Vec<_>>(),
+        "timeFields": times,
+        "timeZone": ds.timezone,
+        "noun": noun,
+    })
 }
 
 /// The catalog page (`/` for browsers): every dataset with its facts, preview and links.
@@ -469,4 +545,42 @@ pub async fn preview(
 fn is_area_dataset(d: &DatasetInfo) -> bool {
     matches!(d.geometry_type.as_deref(), Some("Polygon" | "MultiPolygon"))
         || (d.meta.kind == DatasetKind::Boundaries && d.geometry_type.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// Regression: inspection results that all read as "fail" (or as nothing semantic)
+    /// shared one colour, and the semantic greens and reds could repeat palette tones.
+    #[test]
+    fn legend_colours_never_repeat() {
+        let v = names(&[
+            "Fail",
+            "Pass",
+            "Failed re-inspection",
+            "Pass w/ Conditions",
+            "No Entry",
+            "Out of Business",
+            "Not Ready",
+            "Closed",
+            "Other A",
+            "Other B",
+        ]);
+        let c = colours(DatasetKind::Inspections, &v);
+        assert_eq!(&c[..4], ["#c62828", "#2e7d32", PALETTE[0], "#b26a00"]);
+        let mut seen = c.clone();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), c.len(), "{c:?}");
+        assert!(!c.contains(&OTHER));
+        let many: Vec<String> = (0..12).map(|i| format!("v{i}")).collect();
+        let c = colours(DatasetKind::Incidents, &many);
+        assert_eq!(&c[..10], PALETTE);
+        assert_eq!(&c[10..], [OTHER, OTHER], "past the palette: drawn as other");
+    }
 }

@@ -66,7 +66,7 @@ pub fn map_html(base: &str, title: &str, config: &Json) -> String {
                         (legend())
                         a #open-full .open-full href="#" target="_blank" rel="noopener" hidden { "Open full map" }
                     }
-                    (panel())
+                    (panel(config))
                 }
             }
         }
@@ -98,6 +98,42 @@ pub fn share_meta(title: &str, share: &Json) -> Markup {
     }
 }
 
+/// What the data is and where it comes from, so a reader can judge it: description,
+/// source (a link when it is a URL), licence and the dataset's API page.
+fn about(config: &Json) -> Markup {
+    let text = |k: &str| config[k].as_str().unwrap_or_default().to_owned();
+    let source = text("source");
+    let attribution = text("attribution");
+    let source_label = if attribution.is_empty() {
+        &source
+    } else {
+        &attribution
+    };
+    html! {
+        section #about-section .panel-section aria-labelledby="about-title" {
+            h2 #about-title { "About this data" }
+            @if !text("description").is_empty() {
+                p #about-description { (text("description")) }
+            }
+            dl.about-facts {
+                @if !source.is_empty() {
+                    dt { "Source" }
+                    dd {
+                        @if source.starts_with("https://") || source.starts_with("http://") {
+                            a href=(source) rel="noopener" { (source_label) }
+                        } @else { (source) }
+                    }
+                }
+                @if !text("licence").is_empty() {
+                    dt { "Licence" }
+                    dd { (text("licence")) }
+                }
+            }
+            p { a #about-api href=(text("api")) { "The data behind this map (API, downloads)" } }
+        }
+    }
+}
+
 fn legend() -> Markup {
     html! {
         section #legend .legend aria-label="Legend" hidden {
@@ -111,9 +147,10 @@ fn legend() -> Markup {
     }
 }
 
-fn panel() -> Markup {
+fn panel(config: &Json) -> Markup {
     html! {
         aside #panel .panel aria-label="Map filters and tools" {
+            (about(config))
             section #time-section .panel-section aria-labelledby="time-title" hidden {
                 h2 #time-title { "Time" }
                 output #time-label .time-label for="time-start time-end" aria-live="polite" {}

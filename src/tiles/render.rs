@@ -604,9 +604,10 @@ mod tests {
                 time: Some((0, 86_400)),
                 category: Some(0),
             },
+            // Not at the first point's position, which would make a stack of the two.
             crate::tiles::PointRecord {
                 fid: -1,
-                lon: -0.1,
+                lon: -0.1001,
                 lat: 51.5,
                 time: None,
                 category: None,

@@ -284,3 +284,67 @@ async fn extra_tile_properties_by_query_and_manifest() {
     let keys = keys_in_tiles(&s2, "uk", "", &[16]).await;
     assert!(keys.contains(&"Location".to_owned()), "{keys:?}");
 }
+
+/// The map page says what the data is (description, source link, licence), links to its
+/// API page, and tells map.js how to show features: the manifest's title and popup
+/// fields, the time fields' types and zone, the legend's "Other" count.
+#[tokio::test]
+async fn map_page_shows_the_source_and_how_to_show_features() {
+    let s = Server::start().await;
+    let mut req = fixture_request("uk", "uk-crime-sample.csv");
+    req.meta.category = Some("Crime type".into());
+    req.meta.description = "Crimes reported near Bristol.".into();
+    req.meta.source = "https://data.police.uk/data/".into();
+    req.meta.attribution = "data.police.uk".into();
+    req.meta.licence = "Open Government Licence v3.0".into();
+    req.meta.display.title_field = Some("Location".into());
+    req.meta.display.popup_fields = vec!["Crime type".into(), "Month".into(), "Nope".into()];
+    s.import(&req);
+    let page = s.get("/maps/uk").await.text().await.unwrap();
+    for want in [
+        "Crimes reported near Bristol.",
+        r#"href="https://data.police.uk/data/""#,
+        "Open Government Licence v3.0",
+        &format!(r#"href="{}/collections/uk?f=html""#, s.base),
+    ] {
+        assert!(page.contains(want), "map page lacks {want}");
+    }
+    let start = page.find("id=\"tessera-config\">").unwrap() + "id=\"tessera-config\">".len();
+    let end = start + page[start..].find("</script>").unwrap();
+    let config: serde_json::Value = serde_json::from_str(&page[start..end]).unwrap();
+    let d = &config["display"];
+    assert_eq!(d["titleField"], "Location");
+    assert_eq!(
+        d["popupFields"],
+        serde_json::json!(["Crime type", "Month"]),
+        "unknown names dropped"
+    );
+    assert_eq!(d["timeFields"]["Month"], "month", "{d}");
+    let cat = &config["category"];
+    let top: u64 = cat["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["count"].as_u64().unwrap())
+        .sum();
+    let info = s.data.info("uk").unwrap();
+    assert_eq!(
+        cat["other"]["count"].as_u64().unwrap(),
+        info.feature_count - top,
+        "{cat}"
+    );
+    let colours: Vec<&str> = cat["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["color"].as_str().unwrap())
+        .collect();
+    let mut unique = colours.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        colours.len(),
+        "repeated legend colours: {colours:?}"
+    );
+}
