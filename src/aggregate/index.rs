@@ -1,6 +1,7 @@
 //! Which area a point falls in: an R-tree over the areas' bounding boxes narrows the
 //! candidates, then an exact point-in-polygon test decides.
 
+use geo::orient::{Direction, Orient};
 use geo::{BoundingRect, GeodesicArea, Intersects};
 use geo_types::{Geometry, MultiPolygon, Point};
 use rstar::{AABB, RTree, RTreeObject};
@@ -70,7 +71,9 @@ impl AreaIndex {
                 let area_km2 = shape
                     .0
                     .iter()
-                    .map(|p| p.geodesic_area_unsigned())
+                    // Oriented first: on a clockwise exterior ring (common in GeoJSON
+                    // before RFC 7946) the geodesic area is the rest of the Earth.
+                    .map(|p| p.orient(Direction::Default).geodesic_area_unsigned())
                     .sum::<f64>()
                     / 1e6;
                 Some(Area {
@@ -228,6 +231,16 @@ mod tests {
         let km2 = ix.geodesic_area_km2(1).unwrap();
         assert!((km2 - 12_308.8).abs() < 1.0, "{km2}");
         assert_eq!(ix.geodesic_area_km2(2), None);
+    }
+
+    #[test]
+    fn a_clockwise_ring_has_the_same_area_not_the_rest_of_the_earth() {
+        let cw = Geometry::Polygon(polygon![
+            (x: 0.0, y: 0.0), (x: 0.0, y: 1.0), (x: 1.0, y: 1.0), (x: 1.0, y: 0.0)
+        ]);
+        let ix = AreaIndex::build([(1, cw)]);
+        let km2 = ix.geodesic_area_km2(1).unwrap();
+        assert!((km2 - 12_308.8).abs() < 1.0, "{km2}");
     }
 
     proptest! {

@@ -16,7 +16,7 @@ use serde_json::{Value as Json, json};
 /// Colour-blind-safe palette (Okabe–Ito, then Tableau tones) for category values.
 const PALETTE: [&str; 10] = [
     "#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442", "#7f3c8d",
-    "#11a579", "#3969ac",
+    "#a6761d", "#3969ac",
 ];
 const OTHER: &str = "#888888";
 /// Categories shown in the legend and coloured; the rest are "other".
@@ -347,7 +347,14 @@ fn map_config(
         "tiles": format!("{base}/tiles/{}/{{z}}/{{x}}/{{y}}.mvt", ds.id),
         "items": format!("{c}/items"),
         "histogram": format!("{c}/histogram"),
-        "bounds": ds.bounds.map(|b| b.to_array()),
+        // Rows without positions that join to areas open where those areas are.
+        "bounds": ds
+            .bounds
+            .or_else(|| {
+                let join = ds.meta.join.as_ref()?;
+                polygons.iter().find(|p| p.id.as_str() == join.areas)?.bounds
+            })
+            .map(|b| b.to_array()),
         "time": ds.time_extent.map(|t| [ds.format_time(t.start), ds.format_time(t.end)]),
         "category": cats.as_ref().map(|(f, values)| json!({
             "field": f,

@@ -179,6 +179,11 @@ pub async fn picture(
         q.height,
     )?;
     let basemap = state.archives.get(picture::basemap::SOURCE);
+    // The map page's own basemap layers (styles/basemap.json), so the picture matches it.
+    let mut style = style;
+    if let Some(b) = basemap {
+        maps::with_basemap(&mut style, "", b.attribution().unwrap_or(""))?;
+    }
     let key = format!(
         "png|{RENDERER_VERSION}|{}@{}|{}|{:?}|{}x{}|{}",
         ds.id,

@@ -156,7 +156,8 @@ impl ArchiveSource {
         &self.version
     }
 
-    /// The attribution of its metadata, to print under pictures drawn from it.
+    /// The attribution of its metadata: printed under pictures drawn from it, and added to
+    /// the styles composed on the basemap.
     pub fn attribution(&self) -> Option<&str> {
         self.described.tilejson.attribution.as_deref()
     }
@@ -164,11 +165,6 @@ impl ArchiveSource {
     /// The title to list the archive under: its metadata name, else its id.
     pub fn title(&self) -> &str {
         self.described.tilejson.name.as_deref().unwrap_or(&self.id)
-    }
-
-    /// The attribution the archive's metadata gives, if any.
-    pub fn attribution(&self) -> Option<&str> {
-        self.described.tilejson.attribution.as_deref()
     }
 
     /// Stored bytes as the client can take them (see the module comment).
