@@ -149,6 +149,10 @@ pub fn style(base: &str, ds: &DatasetInfo, cats: &Option<Legend>) -> Result<Json
             json!(format!("{base}/fonts/{{fontstack}}/{{range}}.pbf")),
         ),
         ("__LAYER__", json!(ds.id.as_str())),
+        (
+            "__LABEL_LAYER__",
+            json!(crate::render::label_layer(ds.id.as_str())),
+        ),
         ("__CATEGORY_FIELD__", json!(field)),
         ("__ATTRIBUTION__", json!(ds.meta.attribution)),
         ("__CATEGORY_COLOR__", colour_expr),

@@ -2,7 +2,9 @@
 //!
 //! Tiles carry a buffer of their neighbours' features, so each tile draws only its own
 //! square: polygons are cut to it (else a translucent fill would be doubled in a strip
-//! along every tile edge) and points are drawn by the tile that contains them (else a
+//! along every tile edge), lines are stroked through a mask of it (else the outline of a
+//! polygon piece would draw the piece's cut edges in the buffer as lines across the
+//! neighbouring tile) and points are drawn by the tile that contains them (else a
 //! cluster or dot in a buffer would be drawn twice).
 
 use super::expr::Context;
@@ -15,7 +17,7 @@ use serde_json::Value as Json;
 use std::collections::HashMap;
 use std::time::Instant;
 use tiny_skia::{
-    ColorU8, FillRule, LineCap, LineJoin, Paint, PathBuilder, Pixmap, Rect, Stroke, Transform,
+    ColorU8, FillRule, LineCap, LineJoin, Mask, Paint, PathBuilder, Pixmap, Rect, Stroke, Transform,
 };
 
 /// One decoded tile: its place and its layers' features.
@@ -135,6 +137,11 @@ impl<'a> Painter<'a> {
                 continue;
             };
             let place = Placement::new(self.view, tile.coord, data.extent);
+            let mask = if layer.kind == Kind::Line {
+                place.mask(self.canvas.width(), self.canvas.height())
+            } else {
+                None
+            };
             for (geometry, properties) in &data.features {
                 let ctx = Context {
                     zoom,
@@ -144,7 +151,7 @@ impl<'a> Painter<'a> {
                 if !layer.passes(&ctx) {
                     continue;
                 }
-                self.feature(layer, &ctx, geometry, &place);
+                self.feature(layer, &ctx, geometry, &place, mask.as_ref());
                 self.drawn += 1;
                 if self.drawn.is_multiple_of(512)
                     && self.deadline.is_some_and(|d| Instant::now() > d)
@@ -156,20 +163,29 @@ impl<'a> Painter<'a> {
         Ok(())
     }
 
-    fn feature(&mut self, layer: &StyleLayer, ctx: &Context, g: &Geometry<f32>, place: &Placement) {
+    fn feature(
+        &mut self,
+        layer: &StyleLayer,
+        ctx: &Context,
+        g: &Geometry<f32>,
+        place: &Placement,
+        mask: Option<&Mask>,
+    ) {
         match (layer.kind, g) {
             (Kind::Fill, Geometry::Polygon(p)) => {
                 self.fill(layer, ctx, std::slice::from_ref(p), place)
             }
             (Kind::Fill, Geometry::MultiPolygon(mp)) => self.fill(layer, ctx, &mp.0, place),
             (Kind::Line, Geometry::LineString(l)) => {
-                self.line(layer, ctx, std::slice::from_ref(l), place)
+                self.line(layer, ctx, std::slice::from_ref(l), place, mask)
             }
-            (Kind::Line, Geometry::MultiLineString(ml)) => self.line(layer, ctx, &ml.0, place),
-            (Kind::Line, Geometry::Polygon(p)) => self.line(layer, ctx, &rings(p), place),
+            (Kind::Line, Geometry::MultiLineString(ml)) => {
+                self.line(layer, ctx, &ml.0, place, mask)
+            }
+            (Kind::Line, Geometry::Polygon(p)) => self.line(layer, ctx, &rings(p), place, mask),
             (Kind::Line, Geometry::MultiPolygon(mp)) => {
                 let all: Vec<_> = mp.0.iter().flat_map(rings).collect();
-                self.line(layer, ctx, &all, place);
+                self.line(layer, ctx, &all, place, mask);
             }
             (Kind::Circle | Kind::Symbol, Geometry::Point(p)) => self.point(layer, ctx, p.0, place),
             (Kind::Circle | Kind::Symbol, Geometry::MultiPoint(mp)) => {
@@ -224,6 +240,7 @@ impl<'a> Painter<'a> {
         ctx: &Context,
         lines: &[geo_types::LineString<f32>],
         place: &Placement,
+        mask: Option<&Mask>,
     ) {
         let c = layer.colour(
             "line-color",
@@ -250,7 +267,7 @@ impl<'a> Painter<'a> {
             ..Stroke::default()
         };
         self.canvas
-            .stroke_path(&path, &paint(c), &stroke, Transform::identity(), None);
+            .stroke_path(&path, &paint(c), &stroke, Transform::identity(), mask);
     }
 
     fn point(
@@ -403,6 +420,22 @@ impl<'a> Placement<'a> {
         let wx = (f64::from(self.coord.x()) + f64::from(u) / self.extent) / n;
         let wy = (f64::from(self.coord.y()) + f64::from(v) / self.extent) / n;
         self.view.pixel(wx, wy)
+    }
+
+    /// A mask of the tile's square on a `width` x `height` canvas; `None` when the square
+    /// is off the canvas. Not anti-aliased: the squares of neighbouring tiles then share
+    /// out the pixels along their common edge, with no seam and no pixel drawn twice.
+    fn mask(&self, width: u32, height: u32) -> Option<Mask> {
+        let [l, t, r, b] = self.square;
+        let rect = Rect::from_ltrb(l, t, r, b)?;
+        let mut mask = Mask::new(width, height)?;
+        mask.fill_path(
+            &PathBuilder::from_rect(rect),
+            FillRule::Winding,
+            false,
+            Transform::identity(),
+        );
+        Some(mask)
     }
 
     /// Whether a point in tile units lies in the tile itself, not in its buffer.

@@ -161,14 +161,18 @@ impl Renderer {
     ) -> Result<Option<Vec<u8>>, StoreError> {
         let mut built = Vec::with_capacity(layers.len());
         for l in layers {
-            built.push(match self.point_source(snap, &l.dataset)? {
-                Some(source) => self
-                    .point_layer(Some(snap), l, &source, tile)?
-                    .unwrap_or_else(|| {
-                        LayerBuilder::new(l.dataset.id.as_str(), self.config.extent)
-                    }),
-                None => self.shape_layer(snap, l, tile)?,
-            });
+            match self.point_source(snap, &l.dataset)? {
+                Some(source) => built.push(
+                    self.point_layer(Some(snap), l, &source, tile)?
+                        .unwrap_or_else(|| {
+                            LayerBuilder::new(l.dataset.id.as_str(), self.config.extent)
+                        }),
+                ),
+                None => {
+                    let (shapes, labels) = self.shape_layer(snap, l, tile)?;
+                    built.extend([shapes, labels]);
+                }
+            }
         }
         Ok(tiles::encode_tile(built))
     }
@@ -338,19 +342,23 @@ impl Renderer {
         (!cut.is_empty()).then_some(cut)
     }
 
+    /// The layer of a line or polygon dataset and its label layer (see [`label_layer`];
+    /// empty for lines).
     fn shape_layer(
         &self,
         snap: &dyn Snapshot,
         l: &LayerRequest,
         tile: TileCoord,
-    ) -> Result<LayerBuilder, StoreError> {
+    ) -> Result<(LayerBuilder, LayerBuilder), StoreError> {
         let ds = &l.dataset;
         let (buffer, extent) = (self.config.buffer, self.config.extent);
         let mut layer = LayerBuilder::new(ds.id.as_str(), extent);
+        let mut labels = LayerBuilder::new(&label_layer(ds.id.as_str()), extent);
+        let with_labels = has_labels(ds);
         let mut tiny = TinyFeatures::new(tile, extent, self.config.grid_cells);
         let mut q = l.query.clone();
         let Some(boxes) = self.tile_boxes(&l.query, tile) else {
-            return Ok(layer);
+            return Ok((layer, labels));
         };
         q.bbox = boxes;
         q.limit = None;
@@ -377,14 +385,51 @@ impl Renderer {
             if let (true, Some(bounds)) = (parts.is_empty(), bounds) {
                 tiny.add(bounds);
             }
+            if with_labels && let Some(at) = label_point(geometry, tile, extent) {
+                labels.add_point(id, at, &props);
+            }
             for g in parts {
                 layer.add_feature(id, &g, &props);
             }
             true
         })?;
         tiny.emit(&mut layer);
-        Ok(layer)
+        Ok((layer, labels))
     }
+}
+
+/// The name of the layer that carries one label point per polygon of dataset `id`.
+///
+/// A symbol layer over the polygons themselves places a name on every tile piece of an
+/// area (Chicago's community areas showed most names two or more times); this layer has
+/// each polygon once, at an interior point, in the one tile of each zoom that holds it.
+pub fn label_layer(id: &str) -> String {
+    format!("{id}_labels")
+}
+
+/// Whether the tiles of `ds` carry a [`label_layer`]: polygon datasets.
+pub fn has_labels(ds: &DatasetInfo) -> bool {
+    matches!(
+        ds.geometry_type.as_deref(),
+        Some("Polygon" | "MultiPolygon")
+    )
+}
+
+/// Where in `tile` the label of polygon `g` goes, in tile units; `None` when its label
+/// point (the basemap's interior point, so area names sit alike on both) is in another
+/// tile: the point lies in exactly one tile per zoom, so a name is drawn once.
+fn label_point(g: &geo_types::Geometry<f64>, tile: TileCoord, extent: u32) -> Option<[i32; 2]> {
+    use geo_types::Geometry::{MultiPolygon, Polygon};
+    if !matches!(g, Polygon(_) | MultiPolygon(_)) {
+        return None;
+    }
+    let p = crate::basemap::label::interior_point(g)?;
+    if tiles::tile_of(p.x(), p.y(), tile.z()).ok()? != tile {
+        return None;
+    }
+    let (wx, wy) = tiles::world_xy(p.x(), p.y());
+    let (x, y) = tiles::world_to_tile(wx, wy, tile, extent);
+    Some([x, y])
 }
 
 /// Lines and polygons smaller than a pixel at a tile's zoom vanish in clipping and

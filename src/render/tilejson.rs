@@ -62,11 +62,16 @@ pub fn datasets_tilejson(
         tile_query.push_str(query);
     }
     let b = union_bounds(datasets).map_or(WORLD, Bounds::to_array);
-    let layers = datasets
-        .iter()
-        .enumerate()
-        .map(|(i, d)| vector_layer(d, points.get(i).and_then(Option::as_ref)))
-        .collect();
+    let mut layers = Vec::with_capacity(datasets.len());
+    for (i, d) in datasets.iter().enumerate() {
+        let layer = vector_layer(d, points.get(i).and_then(Option::as_ref));
+        if super::has_labels(d) {
+            layers.push(layer.clone());
+            layers.push(labels_layer(d, layer));
+        } else {
+            layers.push(layer);
+        }
+    }
     let attribution: Vec<&str> = datasets
         .iter()
         .map(|d| d.meta.attribution.as_str())
@@ -164,6 +169,15 @@ fn vector_layer(d: &DatasetInfo, points: Option<&PointLayout>) -> VectorLayer {
         CLUSTER_ZOOM_KEY.into(),
         points.map_or(Json::Null, |p| Json::from(p.cluster_zoom)),
     );
+    layer
+}
+
+/// The label layer of a polygon dataset (see [`super::label_layer`]): one point per
+/// polygon with the polygon's properties.
+fn labels_layer(d: &DatasetInfo, mut layer: VectorLayer) -> VectorLayer {
+    layer.id = super::label_layer(d.id.as_str());
+    layer.description = Some(format!("{}: one label point per area", d.meta.title));
+    layer.other.remove(CLUSTER_ZOOM_KEY);
     layer
 }
 
@@ -281,6 +295,7 @@ mod tests {
             "vector_layers": [
                 {"id": "a", "description": "a title", "fields": point_fields, "minzoom": 0, "maxzoom": 22, "tessera:cluster_zoom": 12},
                 {"id": "b", "description": "b title", "fields": shape_fields, "minzoom": 0, "maxzoom": 22, "tessera:cluster_zoom": null},
+                {"id": "b_labels", "description": "b title: one label point per area", "fields": shape_fields, "minzoom": 0, "maxzoom": 22},
             ],
             "bounds": [-2.0, 50.0, -1.0, 51.0],
             "center": [-1.5, 50.5, 8],

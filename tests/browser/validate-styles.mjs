@@ -45,6 +45,7 @@ const DUMMY = {
   __TILEJSON__: 'http://127.0.0.1:8080/tiles/dummy.json',
   __GLYPHS__: 'http://127.0.0.1:8080/fonts/{fontstack}/{range}.pbf',
   __LAYER__: 'dummy',
+  __LABEL_LAYER__: 'dummy_labels',
   __CATEGORY_FIELD__: 'Complaint Type',
   __ATTRIBUTION__: 'Dummy attribution',
   __BASEMAP_TILEJSON__: 'http://127.0.0.1:8080/tiles/basemap',

@@ -349,3 +349,122 @@ async fn the_basemap_is_drawn_under_the_data() {
         "the data is drawn over the basemap"
     );
 }
+
+/// Pixels darker than any fill of the styles (text, halo aside) in the box of
+/// `half` = (half width, half height) around `at`.
+fn dark_pixels(img: &image::RgbaImage, at: (u32, u32), half: (u32, u32)) -> usize {
+    let (x0, y0) = (at.0.saturating_sub(half.0), at.1.saturating_sub(half.1));
+    let (x1, y1) = ((at.0 + half.0).min(W - 1), (at.1 + half.1).min(H - 1));
+    (y0..=y1)
+        .flat_map(|y| (x0..=x1).map(move |x| (x, y)))
+        .filter(|&p| {
+            let [r, g, b] = rgb(img, p);
+            u16::from(r) + u16::from(g) + u16::from(b) < 3 * 150
+        })
+        .count()
+}
+
+/// The name of an area is written once, near its middle (the label point of the tiles'
+/// label layer), not on each tile piece of the area: the square below spans several
+/// tiles of the zoom the picture draws.
+#[tokio::test]
+async fn a_boundary_name_is_drawn_once_inside_its_area() {
+    let s = Server::start().await;
+    let (w, so, e, n) = (-74.01, 40.71, -73.93, 40.79);
+    let square = format!(
+        r#"{{"type":"FeatureCollection","features":[{{"type":"Feature","properties":{{"name":"Middletown"}},
+        "geometry":{{"type":"Polygon","coordinates":[[[{w},{so}],[{e},{so}],[{e},{n}],[{w},{n}],[{w},{so}]]]}}}}]}}"#
+    );
+    let file = s.data.write("area.geojson", square);
+    let mut req = request("area", &[file]);
+    req.meta.kind = tessera::model::DatasetKind::Boundaries;
+    s.import(&req);
+    let r = s
+        .get(&format!(
+            "/maps/area.png?bbox={}&width={W}&height={H}",
+            bbox()
+        ))
+        .await;
+    assert_eq!(r.status(), 200);
+    let bytes = r.bytes().await.unwrap();
+    if let Ok(out) = std::env::var("TESSERA_TEST_PNG") {
+        std::fs::write(out, &bytes).unwrap();
+    }
+    let img = decode(&bytes);
+    let (x0, y0) = project(w, n);
+    let (x1, y1) = project(e, so);
+    let mid = ((x0 + x1) / 2, (y0 + y1) / 2);
+    // The label point is on a scan line near the middle: the name is within a box there.
+    let label_box = (70, (y1 - y0) / 8 + 12);
+    let near_middle = dark_pixels(&img, mid, label_box);
+    assert!(
+        near_middle > 30,
+        "the name is drawn near the middle ({near_middle} dark pixels)"
+    );
+    // Nowhere else inside the square (10 px in from its outline) is there any text.
+    let inside = dark_pixels(&img, mid, ((x1 - x0) / 2 - 10, (y1 - y0) / 2 - 10));
+    assert_eq!(
+        inside, near_middle,
+        "text inside the area but away from its label point"
+    );
+}
+
+/// Place names of the basemap are written in pictures where the place is.
+#[tokio::test]
+async fn basemap_place_names_are_drawn_in_pictures() {
+    use std::io::Write;
+    use tessera::render::archive::{ArchiveSource, ArchiveSpec};
+    use tessera::tiles::{LayerBuilder, PropValue, TileCoord, tile_of, world_to_tile, world_xy};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("basemap.pmtiles");
+    let z = 11;
+    let place = (-73.945, 40.715);
+    {
+        let mut file = std::fs::File::create(&path).unwrap();
+        let mut writer = pmtiles::PmTilesWriter::new(pmtiles::TileType::Mvt)
+            .precompressed(pmtiles::Compression::Gzip)
+            .min_zoom(z)
+            .max_zoom(z)
+            .bounds(-180.0, -85.0, 180.0, 85.0)
+            .create(&mut file)
+            .unwrap();
+        let coord: TileCoord = tile_of(place.0, place.1, z).unwrap();
+        let mut layer = LayerBuilder::new("places", 4096);
+        let (wx, wy) = world_xy(place.0, place.1);
+        let (x, y) = world_to_tile(wx, wy, coord, 4096);
+        let props = [
+            ("kind", PropValue::from("city")),
+            ("name", PropValue::from("Springfield")),
+            ("rank", PropValue::UInt(2)),
+        ];
+        layer.add_point(None, [x, y], &props);
+        let raw = tessera::tiles::encode_tile(vec![layer]).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&raw).unwrap();
+        let c = pmtiles::TileCoord::new(z, coord.x(), coord.y()).unwrap();
+        writer.add_tile(c, &gz.finish().unwrap()).unwrap();
+        writer.finalize().unwrap();
+    }
+    let spec = ArchiveSpec {
+        id: "basemap".into(),
+        path,
+    };
+    let archive = std::sync::Arc::new(ArchiveSource::open(&spec, 3, 512).await.unwrap());
+    let s = Server::start_with(|st| {
+        st.archives = std::sync::Arc::new([("basemap".to_owned(), archive)].into_iter().collect());
+    })
+    .await;
+    let file = s.data.write("points.csv", POINTS);
+    s.import(&request("spots", &[file]));
+    let (status, _, bytes) = png(&s, &format!("bbox={}&width={W}&height={H}", bbox())).await;
+    assert_eq!(status, 200);
+    let img = decode(&bytes);
+    let at = project(place.0, place.1);
+    let there = dark_pixels(&img, at, (60, 12));
+    assert!(
+        there > 30,
+        "the place name is drawn at the place ({there} dark pixels)"
+    );
+    let away = dark_pixels(&img, (at.0 - 200, at.1), (60, 12));
+    assert_eq!(away, 0, "no text where there is no place");
+}
