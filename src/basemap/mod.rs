@@ -4,7 +4,7 @@
 //! request leaving the server.
 //!
 //! `tessera basemap --from DIR --recipe data/basemap/recipe.toml --out FILE` reads the
-//! sources the [`recipe`] names ([`source`]), cuts them into tiles by descending the tile
+//! sources the [`recipe`] names ([`source`]; vector tiles of another schema: [`mbtiles`]), cuts them into tiles by descending the tile
 //! pyramid ([`tiler`], pre-clipping in lon/lat with [`lonlat`] so a continent is not
 //! re-projected for every tile), encodes them with the [`crate::tiles`] core and writes
 //! them with the PMTiles writer of `tessera bake`. Everything but the file I/O in
@@ -16,6 +16,7 @@
 
 pub mod label;
 pub mod lonlat;
+pub mod mbtiles;
 pub mod recipe;
 pub mod source;
 pub mod tiler;

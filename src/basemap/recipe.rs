@@ -26,10 +26,12 @@ fn default_name() -> String {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceRule {
-    /// GeoJSON (FeatureCollection or one feature per line), optionally gzipped; relative
-    /// to the `--from` folder.
+    /// GeoJSON (FeatureCollection or one feature per line), optionally gzipped, or an
+    /// MBTiles of vector tiles (`.mbtiles`); relative to the `--from` folder.
     pub path: String,
     pub layer: Layer,
+    /// For an MBTiles source: the layer of its tiles to read (`road`, `water`...).
+    pub mvt_layer: Option<String>,
     /// The same kind for every feature.
     pub kind: Option<String>,
     /// Or the kind looked up by this property's value in `kinds` (`"*"`: any other value).
@@ -82,6 +84,12 @@ impl Recipe {
                     at(),
                     r.minzoom,
                     r.maxzoom
+                ));
+            }
+            if r.path.ends_with(".mbtiles") != r.mvt_layer.is_some() {
+                return Err(format!(
+                    "{}: `mvt_layer` is for MBTiles sources, and they need it",
+                    at()
                 ));
             }
             if r.kind.is_some() && r.kind_field.is_some() {

@@ -1,6 +1,7 @@
 //! Reading one source file into basemap features: GeoJSON (a FeatureCollection or one
-//! feature per line, as `ogr2ogr -f GeoJSONSeq` writes), gzipped or not, with the
-//! recipe rule deciding each feature's layer, kind, name, rank and zooms.
+//! feature per line, as `ogr2ogr -f GeoJSONSeq` writes), gzipped or not, or an MBTiles
+//! of vector tiles ([`super::mbtiles`]), with the recipe rule deciding each feature's
+//! layer, kind, name, rank and zooms.
 
 use super::recipe::SourceRule;
 use super::{BasemapError, Layer, label};
@@ -30,6 +31,9 @@ pub struct BaseFeature {
 
 /// Reads the features of `path` that `rule` keeps.
 pub fn read(path: &Path, rule: &SourceRule) -> Result<Vec<BaseFeature>, BasemapError> {
+    if path.extension().is_some_and(|e| e == "mbtiles") {
+        return super::mbtiles::read(path, rule);
+    }
     let err = |message: String| BasemapError::Source {
         path: path.to_owned(),
         message,
@@ -109,6 +113,17 @@ fn feature(f: &Value, rule: &SourceRule) -> Option<BaseFeature> {
         .get("properties")
         .and_then(Value::as_object)
         .unwrap_or(&empty);
+    let g: geojson::Geometry = serde_json::from_value(f.get("geometry")?.clone()).ok()?;
+    apply(props, Geometry::<f64>::try_from(g.value).ok()?, rule)
+}
+
+/// Applies the rule to one feature's properties and lon/lat geometry; `None` when the
+/// rule leaves it out.
+pub(super) fn apply(
+    props: &Map<String, Value>,
+    mut geometry: Geometry<f64>,
+    rule: &SourceRule,
+) -> Option<BaseFeature> {
     let kind = match (&rule.kind, &rule.kind_field) {
         (Some(k), _) => Some(k.clone()),
         (None, Some(field)) => {
@@ -117,8 +132,6 @@ fn feature(f: &Value, rule: &SourceRule) -> Option<BaseFeature> {
         }
         (None, None) => None,
     };
-    let g: geojson::Geometry = serde_json::from_value(f.get("geometry")?.clone()).ok()?;
-    let mut geometry = Geometry::<f64>::try_from(g.value).ok()?;
     // A regional rule keeps only what lies in its box: a world ocean limited to a region
     // must not reach every tile of the world.
     if let Some(b) = rule.bbox {

@@ -490,6 +490,8 @@ const STREETS = [
   { city: 'New York', at: [-73.985, 40.758] },
   { city: 'San Francisco', at: [-122.418, 37.778] },
   { city: 'Minneapolis', at: [-93.265, 44.975] },
+  // West Loop: inside the 30 z13 tiles of OpenStreetMap streets the basemap has for Chicago.
+  { city: 'Chicago', at: [-87.65, 41.882], named: true },
 ];
 
 function contains(b, [x, y]) {
@@ -501,13 +503,14 @@ async function basemapDrawn(frame) {
   return frame.evaluate(() => {
     const m = window.tesseraMap;
     const ids = m.getStyle().layers.filter((l) => l.source === 'basemap').map((l) => l.id);
-    const out = { ground: 0, roads: 0, labels: 0, names: [] };
+    const out = { ground: 0, roads: 0, labels: 0, roadNames: 0, names: [] };
     for (const f of m.queryRenderedFeatures({ layers: ids })) {
       const sl = f.sourceLayer;
       if (sl === 'earth' || sl === 'water') out.ground++;
       if (sl === 'roads' && f.layer.type === 'line') out.roads++;
       if (f.layer.type === 'symbol') {
         out.labels++;
+        if (sl === 'roads' && f.properties.name) out.roadNames++;
         if (out.names.length < 5) out.names.push(f.properties.name);
       }
     }
@@ -536,6 +539,7 @@ test('basemap draws under every demo map at z4, z10, z14 and z16, all from this 
           const where = `${id} z${zoom} at ${at.map((v) => v.toFixed(3))}`;
           assert.ok(drawn.ground > 0, `${where}: land or water drawn`);
           if (zoom >= 14 && streets) assert.ok(drawn.roads > 0, `${where}: streets of ${streets.city} drawn`);
+          if (zoom === 14 && streets?.named) assert.ok(drawn.roadNames > 0, `${where}: road names of ${streets.city} written`);
           if (zoom === 10 || (zoom >= 14 && streets)) assert.ok(drawn.labels > 0, `${where}: labels drawn`);
         }
         assertOnlyOrigins([...requests, ...(await resourceOrigins(page))], [BASE_ORIGIN], id);
@@ -544,6 +548,31 @@ test('basemap draws under every demo map at z4, z10, z14 and z16, all from this 
         await page.close();
       }
     });
+  }
+});
+
+test('at the opening view of the Chicago community areas each area name is written once', async () => {
+  const { page, errors } = await openPage();
+  try {
+    await page.goto(`${BASE_URL}/maps/chicago-community-areas`, { waitUntil: 'load' });
+    await waitForMap(page);
+    const drawn = await page.evaluate(() => {
+      const m = window.tesseraMap;
+      const layer = m.getStyle().layers.find((l) => l.id === 'label');
+      const names = m.queryRenderedFeatures({ layers: ['label'] }).map((f) => f.properties.community);
+      return { zoom: m.getZoom(), sourceLayer: layer['source-layer'], names };
+    });
+    assert.equal(drawn.sourceLayer, 'chicago-community-areas_labels', 'labels come from the label points');
+    const counts = new Map();
+    for (const n of drawn.names) counts.set(n, (counts.get(n) ?? 0) + 1);
+    const repeated = [...counts].filter(([, n]) => n > 1);
+    assert.deepEqual(repeated, [], `names written more than once at z${drawn.zoom.toFixed(2)}`);
+    // The map opens on the whole city: most of the 77 names fit without colliding.
+    assert.ok(counts.size >= 30, `only ${counts.size} names written at z${drawn.zoom.toFixed(2)}`);
+    assert.ok([...counts.keys()].every((n) => typeof n === 'string' && n.length > 0), 'every label has a name');
+    assert.deepEqual(errors, []);
+  } finally {
+    await page.close();
   }
 });
 

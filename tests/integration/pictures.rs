@@ -386,11 +386,7 @@ async fn a_boundary_name_is_drawn_once_inside_its_area() {
         ))
         .await;
     assert_eq!(r.status(), 200);
-    let bytes = r.bytes().await.unwrap();
-    if let Ok(out) = std::env::var("TESSERA_TEST_PNG") {
-        std::fs::write(out, &bytes).unwrap();
-    }
-    let img = decode(&bytes);
+    let img = decode(&r.bytes().await.unwrap());
     let (x0, y0) = project(w, n);
     let (x1, y1) = project(e, so);
     let mid = ((x0 + x1) / 2, (y0 + y1) / 2);
