@@ -75,11 +75,7 @@ type Piece = (Map<String, Value>, Geometry<f64>);
 
 /// The features of `layer` in one tile: properties as JSON values, geometry in lon/lat
 /// cut to the tile's square (features wholly in the buffer are left out).
-fn features(
-    coord: TileCoord,
-    bytes: Vec<u8>,
-    layer: &str,
-) -> Result<Vec<Piece>, String> {
+fn features(coord: TileCoord, bytes: Vec<u8>, layer: &str) -> Result<Vec<Piece>, String> {
     let reader = mvt_reader::Reader::new(bytes).map_err(|e| format!("{e:?}"))?;
     let meta = reader.get_layer_metadata().map_err(|e| format!("{e:?}"))?;
     let Some(l) = meta.iter().find(|l| l.name == layer) else {

@@ -396,7 +396,8 @@ async fn bake_mbtiles_with_filters_and_two_layers() {
         .iter()
         .map(|l| l["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["nyc", "hoods"]);
+    // The polygons' label layer (one point per polygon) is baked like the others.
+    assert_eq!(ids, ["nyc", "hoods", "hoods_labels"]);
     let tiles = tiles_of(&doc);
     assert!(doc["images"].as_u64().unwrap() <= tiles.len() as u64);
     let feb = number_matched(
@@ -418,7 +419,7 @@ async fn bake_mbtiles_with_filters_and_two_layers() {
         .map(|l| l.as_str().unwrap())
         .collect();
     layers.sort_unstable();
-    assert_eq!(layers, ["hoods", "nyc"]);
+    assert_eq!(layers, ["hoods", "hoods_labels", "nyc"]);
     let n = features_at(&tiles, "13", "nyc");
     assert_eq!(gdal["counts"]["nyc"].as_u64(), Some(n), "{gdal}");
 
