@@ -3,18 +3,20 @@
 # as its only tileset, tile cache off, wrk replaying a fixed list of basemap tiles a map page
 # asks for over the demo cities (z0-3 whole, then 5x5 tiles around each city at z4, z8, z10,
 # z12 and z14). ROUNDS rounds; prints each round and the medians of req/s and p99.
-# martin is measured on the same archive and list when MARTIN_BIN exists (it was not
-# installed where the first numbers were taken).
+# martin is measured on the same archive and list, interleaved, with its tile cache off
+# too, when MARTIN_BIN exists (`cargo install martin`, or ../shared/bench/peers-install.sh
+# --with-martin); then each round also prints the ratio tessera/martin of req/s.
 #
 # Usage: bench/basemap.sh TESSERA_BIN [ARCHIVE]
-# Environment (optional): ROUNDS=3 SECS=10 CONNS=8 PORT=8095 MARTIN_BIN=/opt/martin/bin/martin MARTIN_PORT=3015
+# Environment (optional): ROUNDS=3 SECS=10 CONNS=8 PORT=8095 MARTIN_PORT=3015
+#   MARTIN_BIN (default: martin on PATH, else ~/.cargo/bin/martin)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 [ $# -ge 1 ] || { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2; }
 BIN=$1
 ARCHIVE=$(realpath "${2:-$repo/data/basemap/basemap.pmtiles}")
 ROUNDS=${ROUNDS:-3} SECS=${SECS:-10} CONNS=${CONNS:-8} PORT=${PORT:-8095}
-MARTIN_BIN=${MARTIN_BIN:-/opt/martin/bin/martin} MARTIN_PORT=${MARTIN_PORT:-3015}
+MARTIN_BIN=${MARTIN_BIN:-$(command -v martin || echo "$HOME/.cargo/bin/martin")} MARTIN_PORT=${MARTIN_PORT:-3015}
 command -v wrk >/dev/null || { echo "wrk missing (apt-get install wrk)" >&2; exit 1; }
 work=$(mktemp -d)
 pids=()
@@ -73,19 +75,21 @@ pids+=($!)
 wait_up "http://127.0.0.1:$PORT/tiles/basemap"
 servers=("tessera $PORT /tiles/basemap/ .mvt")
 if [ -x "$MARTIN_BIN" ]; then
-  "$MARTIN_BIN" --listen-addresses "127.0.0.1:$MARTIN_PORT" "$ARCHIVE" >"$work/martin.log" 2>&1 &
+  # Cache off (-C 0), as Tessera's above: both read the archive for every tile.
+  "$MARTIN_BIN" --listen-addresses "127.0.0.1:$MARTIN_PORT" -C 0 "$ARCHIVE" >"$work/martin.log" 2>&1 &
   pids+=($!)
   wait_up "http://127.0.0.1:$MARTIN_PORT/basemap"
   servers+=("martin $MARTIN_PORT /basemap/ ")
 else
   echo "notice: no martin at $MARTIN_BIN; tessera only"
 fi
-echo "$(wc -l <"$work/tiles.txt") tiles, $ROUNDS rounds of ${SECS}s, $CONNS connections"
+echo "$(wc -l <"$work/tiles.txt") tiles, $ROUNDS rounds of ${SECS}s, $CONNS connections; load: $(uptime)"
 for round in $(seq 1 "$ROUNDS"); do
   for s in "${servers[@]}"; do
     read -r name port prefix suffix <<<"$s"
     wrk -t1 -c"$CONNS" -d"${SECS}s" --latency -s "$work/urls.lua" "http://127.0.0.1:$port" \
-      -- "$work/tiles.txt" "$prefix" "${suffix:-}" 2>&1 | grep RESULT | sed "s/^/round $round $name /" | tee -a "$work/results.txt"
+      -- "$work/tiles.txt" "$prefix" "${suffix:-}" 2>&1 | grep RESULT \
+      | sed "s/^/round $round $name load1=$(cut -d' ' -f1 /proc/loadavg) /" | tee -a "$work/results.txt"
   done
 done
 for s in "${servers[@]}"; do
@@ -96,3 +100,13 @@ rows = [dict(re.findall(r"(\w+)=([\d.]+)", l)) for l in sys.stdin]
 print(sys.argv[1], "median rps=%.0f p99_ms=%.2f" % (statistics.median(float(r["rps"]) for r in rows),
       statistics.median(float(r["p99_us"]) for r in rows) / 1000))' "$name"
 done
+if [ "${#servers[@]}" -gt 1 ]; then
+  python3 - "$work/results.txt" <<'PY'
+import re, statistics, sys
+rows = [l.split() for l in open(sys.argv[1])]
+rps = {(r[1], r[2]): float(dict(re.findall(r"(\w+)=([\d.]+)", " ".join(r)))["rps"]) for r in rows}
+ratios = [rps[(k, "tessera")] / rps[(k, "martin")] for k in sorted({k for k, _ in rps}) if (k, "martin") in rps]
+print("tessera/martin req/s: median %.2fx (rounds: %s)" % (statistics.median(ratios), ", ".join("%.2f" % x for x in ratios)))
+PY
+fi
+echo "load at the end: $(uptime)"

@@ -4,9 +4,10 @@
 #   - uncached: every request a different view (a random quarter of the dataset's extent,
 #     so the picture cache cannot answer; the tiles under it may be cached, as in use);
 #   - cached: one view over and over (answered from the cache after the first).
-# Prints wrk's requests/s and latency percentiles. Stops the server it started.
+# ROUNDS rounds of both, interleaved; prints each run and the medians of req/s, p50 and p99
+# over the rounds. Stops the server it started.
 #
-#   bench/picture.sh [-d SECS] [-c CATEGORY] [-t CONNECTIONS] FILE...
+#   bench/picture.sh [-d SECS] [-c CATEGORY] [-t CONNECTIONS] [-r ROUNDS] FILE...
 #   TESSERA_BIN=target/debug/tessera bench/picture.sh data.csv.gz   # default: target/release/tessera
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,11 +15,12 @@ bin=${TESSERA_BIN:-$root/target/release/tessera}
 secs=20
 category='Crime type'
 conns=2
-while getopts "d:c:t:" o; do
-  case $o in d) secs=$OPTARG ;; c) category=$OPTARG ;; t) conns=$OPTARG ;; *) exit 2 ;; esac
+rounds=3
+while getopts "d:c:t:r:" o; do
+  case $o in d) secs=$OPTARG ;; c) category=$OPTARG ;; t) conns=$OPTARG ;; r) rounds=$OPTARG ;; *) exit 2 ;; esac
 done
 shift $((OPTIND - 1))
-[ $# -gt 0 ] || { echo "usage: $0 [-d SECS] [-c CATEGORY] [-t CONNECTIONS] FILE..." >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: $0 [-d SECS] [-c CATEGORY] [-t CONNECTIONS] [-r ROUNDS] FILE..." >&2; exit 2; }
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 2; }
 work=$(mktemp -d)
 pid=""
@@ -47,8 +49,9 @@ curl -sf -o /dev/null --max-time 300 "$base/maps/bench.png?width=1280&height=800
 cat >"$work/views.lua" <<LUA
 local w, s, e, n = $w, $s, $e, $n
 local counter = 0
-function setup(thread) counter = counter + 1; thread:set("seed", counter) end
-function init() math.randomseed(seed * 7919) end
+local threads = {}
+function setup(thread) counter = counter + 1; thread:set("seed", counter); table.insert(threads, thread) end
+function init() math.randomseed(seed * 7919); bad = 0 end
 function request()
   local dx, dy = (e - w) / 4, (n - s) / 4
   local x = w + math.random() * (e - w - dx)
@@ -58,9 +61,38 @@ function request()
 end
 LUA
 
-echo "== uncached: a different 1280x800 view each request ($conns connections, ${secs}s)"
-wrk -t "$conns" -c "$conns" -d "${secs}s" --latency -s "$work/views.lua" "$base" | grep -E 'Requests/sec|Latency|50%|90%|99%|Non-2xx'
+cat >"$work/result.lua" <<'LUA'
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init() bad = 0 end
+function response(status) if status ~= 200 then bad = bad + 1 end end
+function done(summary, latency)
+  local n = 0
+  for _, t in ipairs(threads) do n = n + t:get("bad") end
+  io.write(string.format("RESULT rps=%.2f p50_us=%d p99_us=%d non2xx=%d errors=%d\n",
+    summary.requests / (summary.duration / 1e6), latency:percentile(50), latency:percentile(99), n,
+    summary.errors.connect + summary.errors.read + summary.errors.timeout))
+end
+LUA
+# The views script takes response() and done() from result.lua (its setup/init are its own).
+sed -n '/^function response/,$p' "$work/result.lua" >>"$work/views.lua"
 one="$base/maps/bench.png?width=1280&height=800&bbox=$w,$s,$e,$n"
 curl -sf -o /dev/null "$one"
-echo "== cached: one 1280x800 view over and over ($conns connections, ${secs}s)"
-wrk -t "$conns" -c "$conns" -d "${secs}s" --latency "$one" | grep -E 'Requests/sec|Latency|50%|90%|99%|Non-2xx'
+echo "$rounds rounds of ${secs}s, $conns connections; load: $(uptime)"
+for r in $(seq 1 "$rounds"); do
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  wrk -t "$conns" -c "$conns" -d "${secs}s" --latency -s "$work/views.lua" "$base" | grep RESULT \
+    | sed "s/^RESULT/round=$r run=uncached load1=$load/" | tee -a "$work/results.txt"
+  wrk -t "$conns" -c "$conns" -d "${secs}s" --latency -s "$work/result.lua" "$one" | grep RESULT \
+    | sed "s/^RESULT/round=$r run=cached load1=$load/" | tee -a "$work/results.txt"
+done
+python3 - "$work/results.txt" <<'PY'
+import re, statistics, sys
+rows = [dict(re.findall(r"(\w+)=([\w.]+)", l)) for l in open(sys.argv[1])]
+med = statistics.median
+for run in ("uncached", "cached"):
+    rs = [r for r in rows if r["run"] == run]
+    print(f"{run}: median {med(float(r['rps']) for r in rs):.1f} req/s, p50 {med(float(r['p50_us']) for r in rs) / 1000:.1f} ms, "
+          f"p99 {med(float(r['p99_us']) for r in rs) / 1000:.1f} ms, non-2xx or errors {sum(int(r['non2xx']) + int(r['errors']) for r in rs)}")
+PY
+echo "load at the end: $(uptime)"

@@ -11,11 +11,13 @@
 //!   point index of the tiles, so a request only filters (time, category, bbox, all
 //!   held by the index) and adds up. Other property filters and `within=` ask the store
 //!   which features match ([`Snapshot::matching_keys`]), as point tiles do.
+//! - **Attribute joins** (manifest `join = { field, areas, key }`) count each row into
+//!   the area whose `key` equals its `field`; a row whose value names no area is
+//!   `outside`. They take a fast path too ([`join`]): each row's area, key and time are
+//!   kept once per (dataset version, areas version), so a request filters time in memory
+//!   and asks the store only for the keys of the other filters.
 //! - **Other datasets** are scanned through the store query: a line or polygon counts
-//!   where the centre of its bounds lies (as `within=` decides), and a dataset with an
-//!   attribute join to the areas (manifest `join = { field, areas, key }`) counts each
-//!   row into the area whose `key` equals its `field`; a row whose value names no area
-//!   is `outside`.
+//!   where the centre of its bounds lies (as `within=` decides).
 //!
 //! `total` is the features that matched the filters and could be placed or joined: the
 //! sum of the areas' counts plus `outside`. Rows without a position (and without a join
@@ -24,6 +26,7 @@
 
 mod areas;
 mod index;
+pub mod join;
 pub mod tally;
 mod tiles;
 
@@ -35,9 +38,10 @@ use crate::model::{DatasetId, DatasetInfo, Value};
 use crate::render::{PointSource, Renderer};
 use crate::store::{Query, Snapshot, StoreError, StoredGeometry};
 use crate::tiles::Filter;
+use join::JoinedRows;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use tally::{OUTSIDE, WorldBox};
+use tally::{Assigned, OUTSIDE, WorldBox};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AggregateError {
@@ -105,15 +109,24 @@ pub struct Aggregator {
     areas: Mutex<HashMap<DatasetId, Arc<Areas>>>,
     /// By (points, areas): the points version, the areas version, the area of each row.
     assigned: Mutex<HashMap<(DatasetId, DatasetId), Arc<Assignment>>>,
+    /// By (joined dataset, areas): the rows with their areas, for attribute joins.
+    joined: Mutex<HashMap<(DatasetId, DatasetId), Arc<Joined>>>,
     /// Serialises builds, so concurrent first requests build once.
     building: Mutex<()>,
+}
+
+#[derive(Debug)]
+struct Joined {
+    version: i64,
+    areas_version: i64,
+    rows: JoinedRows,
 }
 
 #[derive(Debug)]
 struct Assignment {
     points_version: i64,
     areas_version: i64,
-    area_of: Vec<u32>,
+    rows: Assigned,
 }
 
 impl Aggregator {
@@ -141,8 +154,32 @@ impl Aggregator {
                 let assigned = self.assignment(snap, dataset, areas, &a, &source)?;
                 let filter = index_filter(snap, dataset, &source, filters)?;
                 let boxes: Vec<WorldBox> = filters.bbox.iter().map(WorldBox::of).collect();
-                tally::tally(&source.index, &assigned.area_of, a.len(), &filter, &boxes)
+                assigned.rows.tally(&source.index, a.len(), &filter, &boxes)
             }
+            None if joined => match self.joined(snap, dataset, areas, &a)? {
+                Some(j) => {
+                    // Time is held in memory; whatever else the query asks, the store
+                    // answers with keys, so a filter means what it means in a scan. It
+                    // gets the time too: its time index narrows first (without it, a
+                    // month and a type read every row for the type: slower than a scan).
+                    let whole = Query {
+                        limit: None,
+                        offset: 0,
+                        sort: Vec::new(),
+                        ..filters.clone()
+                    };
+                    let time_only = Query {
+                        time: None,
+                        ..whole.clone()
+                    } == Query::default();
+                    let only = match time_only {
+                        true => None,
+                        false => Some(snap.matching_keys(dataset, &whole)?),
+                    };
+                    j.rows.tally(a.len(), filters.time, only.as_deref())
+                }
+                None => scan_counts(snap, dataset, areas, &a, filters)?,
+            },
             _ => scan_counts(snap, dataset, areas, &a, filters)?,
         };
         Ok(report(areas, &a, counts, outside))
@@ -164,6 +201,53 @@ impl Aggregator {
         let mut map = self.areas.lock().unwrap_or_else(|e| e.into_inner());
         map.insert(ds.id.clone(), a.clone());
         Ok(a)
+    }
+
+    /// The rows of a dataset joined to `areas_ds` by attribute with their areas, read once
+    /// per versions; `None` when the store cannot list them (then the caller scans).
+    fn joined(
+        &self,
+        snap: &dyn Snapshot,
+        ds: &DatasetInfo,
+        areas_ds: &DatasetInfo,
+        areas: &Areas,
+    ) -> Result<Option<Arc<Joined>>, AggregateError> {
+        let key = (ds.id.clone(), areas_ds.id.clone());
+        let cached = || {
+            let map = self.joined.lock().unwrap_or_else(|e| e.into_inner());
+            map.get(&key)
+                .filter(|j| j.version == ds.version && j.areas_version == areas.version)
+                .cloned()
+        };
+        if let Some(j) = cached() {
+            return Ok(Some(j));
+        }
+        let _guard = self.building.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(j) = cached() {
+            return Ok(Some(j));
+        }
+        let Some((field, keys)) = join_of(ds, areas_ds, areas)? else {
+            return Ok(None);
+        };
+        let started = std::time::Instant::now();
+        let mut rows = JoinedRows::default();
+        let listed = snap.field_values(ds, field, &mut |row| {
+            let area = join_text(&row.value).and_then(|k| keys.get(&k).copied());
+            rows.push(&row, area);
+        })?;
+        if !listed {
+            return Ok(None);
+        }
+        tracing::info!(dataset = %ds.id, areas = %areas_ds.id, rows = rows.len(),
+            secs = started.elapsed().as_secs_f64(), "rows joined to areas");
+        let joined = Arc::new(Joined {
+            version: ds.version,
+            areas_version: areas.version,
+            rows,
+        });
+        let mut map = self.joined.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(key, joined.clone());
+        Ok(Some(joined))
     }
 
     /// The area of every row of the dataset's point index, found once per versions.
@@ -198,7 +282,7 @@ impl Aggregator {
             by_key.push((row.key, area.map_or(OUTSIDE, |s| s as u32)));
         })?;
         by_key.sort_unstable_by_key(|(k, _)| *k);
-        let area_of = (0..source.index.len())
+        let area_of: Vec<u32> = (0..source.index.len())
             .map(|i| {
                 let fid = source.index.point(i).map_or(i64::MIN, |p| p.fid);
                 by_key
@@ -209,7 +293,7 @@ impl Aggregator {
         let assignment = Arc::new(Assignment {
             points_version: ds.version,
             areas_version: areas.version,
-            area_of,
+            rows: Assigned::new(&source.index, area_of),
         });
         tracing::info!(dataset = %ds.id, areas = %areas_ds.id, points = by_key.len(),
             secs = started.elapsed().as_secs_f64(), "points assigned to areas");
@@ -269,34 +353,13 @@ fn scan_counts(
     areas: &Areas,
     filters: &Query,
 ) -> Result<(Vec<u64>, u64), AggregateError> {
-    let join = ds
-        .meta
-        .join
-        .as_ref()
-        .filter(|j| j.areas == areas_ds.id.as_str());
-    let join = match join {
-        Some(j) => {
-            let field = ds
-                .field_index(&j.field)
-                .ok_or_else(|| AggregateError::NoJoin {
-                    dataset: ds.id.to_string(),
-                    areas: areas_ds.id.to_string(),
-                })?;
-            let keys = areas.keys(&j.key).ok_or_else(|| AggregateError::NoKey {
-                dataset: ds.id.to_string(),
-                areas: areas_ds.id.to_string(),
-                key: j.key.clone(),
-            })?;
-            Some((field, keys))
-        }
-        None if ds.geometry_type.is_none() => {
-            return Err(AggregateError::NoJoin {
-                dataset: ds.id.to_string(),
-                areas: areas_ds.id.to_string(),
-            });
-        }
-        None => None,
-    };
+    let join = join_of(ds, areas_ds, areas)?;
+    if join.is_none() && ds.geometry_type.is_none() {
+        return Err(AggregateError::NoJoin {
+            dataset: ds.id.to_string(),
+            areas: areas_ds.id.to_string(),
+        });
+    }
     let mut counts = vec![0u64; areas.len()];
     let mut outside = 0u64;
     let q = Query {
@@ -329,6 +392,35 @@ fn scan_counts(
         true
     })?;
     Ok((counts, outside))
+}
+
+/// The join of `ds` to these areas, if it has one: the field index of its value and
+/// the area number of each key.
+fn join_of(
+    ds: &DatasetInfo,
+    areas_ds: &DatasetInfo,
+    areas: &Areas,
+) -> Result<Option<(usize, HashMap<String, u32>)>, AggregateError> {
+    let Some(j) = ds
+        .meta
+        .join
+        .as_ref()
+        .filter(|j| j.areas == areas_ds.id.as_str())
+    else {
+        return Ok(None);
+    };
+    let field = ds
+        .field_index(&j.field)
+        .ok_or_else(|| AggregateError::NoJoin {
+            dataset: ds.id.to_string(),
+            areas: areas_ds.id.to_string(),
+        })?;
+    let keys = areas.keys(&j.key).ok_or_else(|| AggregateError::NoKey {
+        dataset: ds.id.to_string(),
+        areas: areas_ds.id.to_string(),
+        key: j.key.clone(),
+    })?;
+    Ok(Some((field, keys)))
 }
 
 /// The response rows: every area with its count, size, density and rate.

@@ -116,6 +116,18 @@ pub trait Snapshot {
     ) -> Result<(), StoreError>;
     /// Internal ids (see [`PositionRow::key`]) of the features matching `q`.
     fn matching_keys(&self, ds: &DatasetInfo, q: &Query) -> Result<Vec<i64>, StoreError>;
+    /// Streams the internal id, time and the value of `field` of **every** feature, with
+    /// or without a position, in internal id order: what counts by an attribute join keep
+    /// in memory. Returns `false` (having called `visit` for nothing) when the backend
+    /// cannot list them; callers then scan with [`Self::scan`] instead.
+    fn field_values(
+        &self,
+        _ds: &DatasetInfo,
+        _field: usize,
+        _visit: &mut dyn FnMut(FieldValueRow),
+    ) -> Result<bool, StoreError> {
+        Ok(false)
+    }
     /// The most frequent values of a field among all features, with their counts.
     fn top_values(
         &self,
@@ -144,6 +156,15 @@ pub struct PositionRow {
     pub id: String,
     pub lon: f64,
     pub lat: f64,
+    pub time: Option<TimeRange>,
+    pub value: Value,
+}
+
+/// One feature reduced to what an attribute join counts: see [`Snapshot::field_values`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldValueRow {
+    /// As [`PositionRow::key`].
+    pub key: i64,
     pub time: Option<TimeRange>,
     pub value: Value,
 }

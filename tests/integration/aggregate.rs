@@ -271,6 +271,62 @@ async fn rows_without_positions_join_by_attribute_and_rates_use_the_population()
     assert_eq!(r.status(), 400);
 }
 
+/// Joined rows are counted from a copy kept per version (time filtered in memory, other
+/// filters by the store): time, a property and both together, answers after a
+/// re-import that changes the rows (the copy must not outlive its version), and after
+/// an append (a new version too).
+#[tokio::test(flavor = "multi_thread")]
+async fn joined_counts_follow_time_filters_and_new_versions() {
+    let s = Server::start().await;
+    let areas = r#"{"type":"FeatureCollection","features":[
+ {"type":"Feature","properties":{"name":"North","code":"7"},"geometry":{"type":"Polygon","coordinates":[[[0,1],[1,1],[1,2],[0,2],[0,1]]]}},
+ {"type":"Feature","properties":{"name":"South","code":"8"},"geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,1],[0,0]]]}}]}"#;
+    s.import(&request("areas", &[s.data.write("areas.geojson", areas)]));
+    let join = |files: &[PathBuf], append: bool| {
+        let mut r = request("cases", files);
+        r.time = Some("when".into());
+        r.append = append;
+        r.meta.join = Some(AreaJoin {
+            field: "area".into(),
+            areas: "areas".into(),
+            key: "code".into(),
+        });
+        r
+    };
+    let first = s.data.write(
+        "first.csv",
+        "case,area,kind,when\na,7,theft,2024-01-05\nb,7,theft,2024-02-05\nc,8,fraud,2024-01-20\n\
+         d,8,theft,2024-01-31\ne,99,theft,2024-01-10\nf,7,fraud,\n",
+    );
+    s.import(&join(&[first], false));
+    let counts = |q: &'static str| {
+        let s = &s;
+        async move {
+            let body = s
+                .json(&format!("/collections/cases/aggregate?by=areas{q}"))
+                .await;
+            let (c, outside, total) = by_name(&body);
+            (c["North"], c["South"], outside, total)
+        }
+    };
+    assert_eq!(counts("").await, (3, 2, 1, 6));
+    // January: a, c, d and e (outside); f has no time and never matches a time filter.
+    assert_eq!(counts("&datetime=2024-01").await, (1, 2, 1, 4));
+    assert_eq!(counts("&kind=theft").await, (2, 1, 1, 4));
+    assert_eq!(counts("&kind=theft&datetime=2024-01").await, (1, 1, 1, 3));
+    assert_eq!(counts("&datetime=2023-01").await, (0, 0, 0, 0));
+
+    let second = s.data.write(
+        "second.csv",
+        "case,area,kind,when\ng,8,theft,2024-01-02\nh,8,theft,2024-03-02\n",
+    );
+    s.import(&join(&[second.clone()], false));
+    assert_eq!(counts("").await, (0, 2, 0, 2));
+    assert_eq!(counts("&datetime=2024-01").await, (0, 1, 0, 1));
+    s.import(&join(&[second], true));
+    assert_eq!(counts("&datetime=2024-01&kind=theft").await, (0, 2, 0, 2));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn csv_output_and_etags() {
     let s = uk_server().await;

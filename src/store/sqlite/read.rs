@@ -7,7 +7,7 @@ use crate::model::time::TimeFormat;
 use crate::model::{Bounds, DatasetId, DatasetInfo, FieldType, TimeRange, Value};
 use crate::store::wkb;
 use crate::store::{
-    Bucket, PositionRow, Query, Snapshot, StoreError, StoredFeature, StoredGeometry,
+    Bucket, FieldValueRow, PositionRow, Query, Snapshot, StoreError, StoredFeature, StoredGeometry,
 };
 use rusqlite::types::{ToSqlOutput, Type, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row};
@@ -205,6 +205,44 @@ impl Snapshot for SqliteSnapshot<'_> {
             });
         }
         Ok(())
+    }
+
+    fn field_values(
+        &self,
+        ds: &DatasetInfo,
+        field: usize,
+        visit: &mut dyn FnMut(FieldValueRow),
+    ) -> Result<bool, StoreError> {
+        let Some(f) = ds.fields.get(field) else {
+            return Ok(false);
+        };
+        let generation = self.tables(ds)?.generation;
+        // `field` is an index below the field count: the column name is generated, not input.
+        let sql = format!("SELECT fid, t0, t1, c{field} FROM f_{generation} ORDER BY fid");
+        let mut stmt = self.conn().prepare(&sql)?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let time = match (r.get::<_, Option<i64>>(1)?, r.get::<_, Option<i64>>(2)?) {
+                (Some(start), Some(end)) => Some(TimeRange { start, end }),
+                _ => None,
+            };
+            // Decoded as `decode` does for scans, so a join reads the same values either way.
+            let value = match r.get_ref(3)? {
+                ValueRef::Null => Value::Null,
+                ValueRef::Integer(n) if f.ty == FieldType::Boolean => Value::Boolean(n != 0),
+                ValueRef::Integer(n) => Value::Integer(n),
+                ValueRef::Real(x) => Value::Number(x),
+                ValueRef::Text(t) | ValueRef::Blob(t) => {
+                    Value::Text(String::from_utf8_lossy(t).into_owned())
+                }
+            };
+            visit(FieldValueRow {
+                key: r.get(0)?,
+                time,
+                value,
+            });
+        }
+        Ok(true)
     }
 
     fn matching_keys(&self, ds: &DatasetInfo, q: &Query) -> Result<Vec<i64>, StoreError> {
