@@ -394,13 +394,16 @@ fn scan_counts(
     Ok((counts, outside))
 }
 
+/// A join's field index (in the joined dataset) and the area number of each key value.
+type JoinKeys = (usize, HashMap<String, u32>);
+
 /// The join of `ds` to these areas, if it has one: the field index of its value and
 /// the area number of each key.
 fn join_of(
     ds: &DatasetInfo,
     areas_ds: &DatasetInfo,
     areas: &Areas,
-) -> Result<Option<(usize, HashMap<String, u32>)>, AggregateError> {
+) -> Result<Option<JoinKeys>, AggregateError> {
     let Some(j) = ds
         .meta
         .join

@@ -320,7 +320,7 @@ async fn joined_counts_follow_time_filters_and_new_versions() {
         "second.csv",
         "case,area,kind,when\ng,8,theft,2024-01-02\nh,8,theft,2024-03-02\n",
     );
-    s.import(&join(&[second.clone()], false));
+    s.import(&join(std::slice::from_ref(&second), false));
     assert_eq!(counts("").await, (0, 2, 0, 2));
     assert_eq!(counts("&datetime=2024-01").await, (0, 1, 0, 1));
     s.import(&join(&[second], true));
