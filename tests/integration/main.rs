@@ -18,6 +18,7 @@ mod gdal;
 mod hostile_requests;
 mod ics;
 mod import;
+mod links;
 mod pages;
 mod pictures;
 mod props;
