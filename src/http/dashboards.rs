@@ -116,7 +116,7 @@ fn with_query(url: String, query: &str) -> String {
 }
 
 /// The dashboard's filters as a map view's query: all but `bucket`, which only the time
-/// series reads (the picture and the map page would refuse it).
+/// series reads (the picture, the map page and the counts by area would refuse it).
 fn map_view_query(v: &View) -> String {
     let kept: Vec<&(String, String)> = v.filters.iter().filter(|(k, _)| k != "bucket").collect();
     serde_urlencoded::to_string(kept).unwrap_or_default()
@@ -350,9 +350,11 @@ fn areas(v: &View) -> Markup {
     let Some(areas) = &v.areas else {
         return html! { p.kpi-note { "No boundary dataset covers this data, so there are no areas to count in." } };
     };
+    // Without `bucket`, which the counts by area refuse (only the time series reads it).
     let mut query = format!("by={}", areas.id);
-    if !v.query.is_empty() {
-        query = format!("{query}&{}", v.query);
+    let filters = map_view_query(v);
+    if !filters.is_empty() {
+        query = format!("{query}&{filters}");
     }
     let url = format!("{}/collections/{}/aggregate?{query}", v.base, v.ds.id);
     html! {

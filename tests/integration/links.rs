@@ -164,6 +164,27 @@ async fn dashboards_preview_as_a_picture_of_their_view_and_link_the_same_map() {
     );
 }
 
+/// A dashboard URL with `bucket=` (the time series' width) gave its top-areas card an
+/// aggregate URL with `bucket`, which the counts refuse (400).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_top_areas_card_of_a_dashboard_with_a_bucket_counts_regression() {
+    let s = nyc().await;
+    s.import(&fixture_request(
+        "hoods",
+        "manhattan-neighbourhoods.geojson",
+    ));
+    let page = s
+        .get("/dashboards/nyc?bucket=day&datetime=2025-02")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let at = page.find("data-aggregate=\"").expect("a top-areas card") + 16;
+    let url = page[at..at + page[at..].find('"').unwrap()].replace("&amp;", "&");
+    let r = s.get(url.strip_prefix(&s.base).unwrap()).await;
+    assert_eq!(r.status(), 200, "{url}");
+}
+
 async fn uk() -> Server {
     let s = Server::start().await;
     let mut req = fixture_request("uk", "uk-crime-bristol-liverpool.csv");
