@@ -57,6 +57,38 @@ export function parseHash(hash) {
   return out;
 }
 
+// Filters in the query string, as links from dashboards, the HTML pages and downloads
+// write them (datetime=START/END, bbox=W,S,E,N, within=DATASET/FEATURE and the category
+// field as FIELD=A,B). The hash, which this page keeps up to date, wins over them.
+export function parseQuery(search, categoryField) {
+  const q = new URLSearchParams(search);
+  const out = { datetime: null, cats: null, within: null, bbox: null };
+  const dt = q.get('datetime') ?? '';
+  const slash = dt.indexOf('/');
+  if (slash > 0) out.datetime = [dt.slice(0, slash), dt.slice(slash + 1)];
+  const cats = categoryField ? (q.get(categoryField) ?? '').split(',').filter(Boolean) : [];
+  if (cats.length) out.cats = new Set(cats);
+  if ((q.get('within') ?? '').includes('/')) out.within = q.get('within');
+  const b = (q.get('bbox') ?? '').split(',').map(Number);
+  if (b.length === 4 && b.every(Number.isFinite) && b[0] < b[2] && b[1] < b[3]) out.bbox = b;
+  return out;
+}
+
+// Reads the query's filters into `state` where the hash has none, then drops them from
+// the address: from here on the hash is the view (a reload must not bring back a filter
+// the reader removed). Other parameters (embed) stay.
+function adoptQueryFilters(fromHash) {
+  const fromQuery = parseQuery(location.search, config.category?.field);
+  for (const k of ['datetime', 'cats', 'within']) state[k] = fromHash[k] ?? fromQuery[k];
+  if (!fromHash.view) queryBbox = fromQuery.bbox;
+  const kept = new URLSearchParams(location.search);
+  for (const k of ['datetime', 'bbox', 'within', config.category?.field]) if (k) kept.delete(k);
+  const rest = kept.toString();
+  history.replaceState(null, '', location.pathname + (rest ? `?${rest}` : '') + location.hash);
+}
+
+let queryBbox = null;
+
 function buildHash() {
   const parts = [];
   if (map) {
@@ -196,11 +228,27 @@ async function loadStyle() {
     if (v !== undefined && v !== null) data[k] = v;
   }
   style.sources = { ...style.sources, data };
-  return style;
+  return config.basemap ? overBasemap(await getJSON(config.basemap), style) : style;
+}
+
+// The dataset's layers over a `--basemap` style: its sources, layers and sprite, then
+// ours (without our background). Glyphs stay ours, so the data's labels keep their fonts.
+function overBasemap(basemap, style) {
+  return {
+    ...style,
+    sprite: basemap.sprite ?? style.sprite,
+    glyphs: style.glyphs ?? basemap.glyphs,
+    sources: { ...basemap.sources, ...style.sources },
+    layers: [...(basemap.layers ?? []), ...style.layers.filter((l) => l.type !== 'background')],
+  };
 }
 
 function initialView() {
   if (state.view) return { center: [state.view.lon, state.view.lat], zoom: state.view.z };
+  if (queryBbox) {
+    const [w, s, e, n] = queryBbox;
+    return { bounds: [[w, s], [e, n]] };
+  }
   if (Array.isArray(config.bounds) && config.bounds.length === 4 && config.bounds.every(Number.isFinite)) {
     const [w, s, e, n] = config.bounds;
     if (w === e && s === n) return { center: [w, s], zoom: 14 };
@@ -907,7 +955,9 @@ window.tessera = {
 };
 
 async function main() {
-  Object.assign(state, parseHash(location.hash));
+  const fromHash = parseHash(location.hash);
+  Object.assign(state, fromHash);
+  adoptQueryFilters(fromHash);
   if (state.cats && config.category) {
     const known = new Set(config.category.values.map((v) => v.value));
     if ([...state.cats].every((v) => known.has(v)) && state.cats.size === known.size) state.cats = null;

@@ -139,9 +139,10 @@ pub struct ServeArgs {
     /// /tiles/{file stem}. Repeatable.
     #[arg(long = "tiles", value_name = "DIR")]
     pub tiles: Vec<PathBuf>,
-    /// The basemap under every map: `none`, or a .pmtiles/.mbtiles archive in the basemap
-    /// schema (default: `basemap/basemap.pmtiles` beside the manifest, when present).
-    #[arg(long, env = "TESSERA_BASEMAP", value_name = "none|PATH")]
+    /// The basemap under every map: `none`, a .pmtiles/.mbtiles archive in the basemap
+    /// schema (default: `basemap/basemap.pmtiles` beside the manifest, when present), or a
+    /// MapLibre style (`https://…/style.json` or a local .json file) that the browser loads.
+    #[arg(long, env = "TESSERA_BASEMAP", value_name = "none|PATH|STYLE")]
     pub basemap: Option<String>,
 }
 
@@ -177,15 +178,14 @@ impl ServeArgs {
     fn basemap_path(&self, manifest: Option<&Path>) -> Result<Option<PathBuf>, String> {
         match self.basemap.as_deref() {
             Some("none") => Ok(None),
-            Some(url) if url.starts_with("http://") || url.starts_with("https://") => Err(format!(
-                "--basemap `{url}`: style URLs are not supported yet; give a .pmtiles or .mbtiles archive, or none"
-            )),
+            // A style (URL or .json file) is drawn by the browser: no archive to serve.
+            Some(v) if config::BasemapStyle::from_flag(v)?.is_some() => Ok(None),
             Some(p) => {
                 let path = PathBuf::from(p);
                 let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
                 if !matches!(ext, "pmtiles" | "mbtiles") {
                     return Err(format!(
-                        "--basemap `{p}` is not a .pmtiles or .mbtiles file, nor `none`"
+                        "--basemap `{p}` is not a .pmtiles or .mbtiles file, a style (URL or .json), nor `none`"
                     ));
                 }
                 if !path.is_file() {
@@ -198,6 +198,13 @@ impl ServeArgs {
                 .map(|dir| dir.join("basemap/basemap.pmtiles"))
                 .filter(|p| p.is_file())),
         }
+    }
+
+    /// The basemap style of `--basemap`, when it names one (then no archive is served).
+    pub fn basemap_style(&self) -> Result<Option<config::BasemapStyle>, String> {
+        self.basemap
+            .as_deref()
+            .map_or(Ok(None), config::BasemapStyle::from_flag)
     }
 
     pub fn tile_config(&self) -> crate::render::TileConfig {

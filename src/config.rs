@@ -245,3 +245,92 @@ category = "Crime type""#,
         assert_ne!(fingerprint(&other, &[(4_096, Some(mtime)), (0, None)]), fp);
     }
 }
+
+/// A basemap given as a MapLibre style (`--basemap https://…/style.json` or a local style
+/// file): the map pages draw the dataset layers over it instead of over the served
+/// archive, and the browser loads it (and what it refers to) from where it says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BasemapStyle {
+    /// Loaded by the browser from this URL; its origin is allowed by the pages' CSP.
+    Url(String),
+    /// Read at start and served as `/styles/basemap.json`.
+    File(std::sync::Arc<serde_json::Value>),
+}
+
+impl BasemapStyle {
+    /// Reads `--basemap` as a style: `Ok(None)` when it names something else (an
+    /// archive, `none`), an error naming the flag when it is a style that cannot be used.
+    pub fn from_flag(v: &str) -> Result<Option<Self>, String> {
+        if v.starts_with("http://") || v.starts_with("https://") {
+            return style_origin(v)
+                .map(|_| Some(Self::Url(v.to_owned())))
+                .ok_or_else(|| format!("--basemap `{v}` is not a usable style URL (http(s)://host/path, no spaces or quotes)"));
+        }
+        if !v.ends_with(".json") {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(v).map_err(|e| format!("--basemap `{v}`: {e}"))?;
+        let style: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format!("--basemap `{v}` is not JSON: {e}"))?;
+        // The members MapLibre cannot draw without (MapLibre Style Spec, "Root").
+        if style["version"] != 8 || !style["sources"].is_object() || !style["layers"].is_array() {
+            return Err(format!(
+                "--basemap `{v}` is not a MapLibre style (version 8, sources, layers)"
+            ));
+        }
+        Ok(Some(Self::File(std::sync::Arc::new(style))))
+    }
+
+    /// The origin the browser loads the style from (`None`: this server).
+    pub fn origin(&self) -> Option<String> {
+        match self {
+            Self::Url(u) => style_origin(u),
+            Self::File(_) => None,
+        }
+    }
+}
+
+/// `scheme://host[:port]` of a style URL, or `None` when the URL could carry more than a
+/// URL into a CSP header or a page (spaces, quotes, `;`, `,`) or has no host.
+fn style_origin(url: &str) -> Option<String> {
+    if url
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || "\"'<>\\;,`".contains(c))
+    {
+        return None;
+    }
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host_ok = !authority.is_empty()
+        && !authority.contains('@')
+        && authority
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    host_ok.then(|| format!("{scheme}://{authority}"))
+}
+
+#[cfg(test)]
+mod basemap_style_tests {
+    use super::*;
+
+    #[test]
+    fn style_urls_are_read_with_their_origin_and_unsafe_ones_refused() {
+        let s =
+            BasemapStyle::from_flag("https://tiles.example.org:8443/styles/x.json?k=1").unwrap();
+        assert_eq!(
+            s.as_ref().and_then(BasemapStyle::origin).as_deref(),
+            Some("https://tiles.example.org:8443")
+        );
+        for bad in [
+            "https://",
+            "https://a b/s.json",
+            "https://h/s.json;script-src *",
+            "https://u@h/s.json",
+            "http://h\"/x",
+        ] {
+            let e = BasemapStyle::from_flag(bad).unwrap_err();
+            assert!(e.starts_with("--basemap `"), "{bad}: {e}");
+        }
+        assert_eq!(BasemapStyle::from_flag("base.pmtiles").unwrap(), None);
+    }
+}

@@ -53,6 +53,7 @@ fn main() -> Result<()> {
             let archives = args
                 .archives(manifest.as_deref())
                 .map_err(anyhow::Error::msg)?;
+            let basemap_style = args.basemap_style().map_err(anyhow::Error::msg)?;
             let runtime = tessera::http::lanes::runtime(&lanes)?;
             let tiles = args.tile_config();
             runtime.block_on(tessera::http::serve(
@@ -64,6 +65,7 @@ fn main() -> Result<()> {
                 args.compress_min_bytes,
                 lanes,
                 &archives,
+                basemap_style,
             ))?;
         }
     }

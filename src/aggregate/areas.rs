@@ -106,7 +106,7 @@ impl Areas {
     }
 }
 
-fn name_field(ds: &DatasetInfo) -> Option<usize> {
+pub(super) fn name_field(ds: &DatasetInfo) -> Option<usize> {
     let lower: Vec<String> = ds.fields.iter().map(|f| f.name.to_lowercase()).collect();
     NAME_FIELDS
         .iter()

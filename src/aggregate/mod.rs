@@ -32,7 +32,7 @@ mod tiles;
 
 pub use areas::{Areas, join_text};
 pub use index::AreaIndex;
-pub use tiles::choropleth_tile;
+pub use tiles::{choropleth_fields, choropleth_tile};
 
 use crate::model::{DatasetId, DatasetInfo, Value};
 use crate::render::{PointSource, Renderer};

@@ -7,6 +7,29 @@ use crate::store::{Query, Snapshot, StoreError, StoredGeometry};
 use crate::tiles::{self, LayerBuilder, PropValue, TileCoord};
 use std::collections::HashMap;
 
+/// The properties [`choropleth_tile`] gives the areas of `areas`, with what each means:
+/// what a TileJSON `vector_layers` entry lists (`name` only when the areas have a name
+/// field, `rate` only when they have a population).
+pub fn choropleth_fields(areas: &DatasetInfo) -> Vec<(&'static str, &'static str)> {
+    let mut out = vec![
+        ("id", "the area's feature id in its boundary dataset"),
+        (
+            "count",
+            "features of the dataset in the area, with the filters",
+        ),
+        ("area_km2", "the area's size in square kilometres"),
+        ("density", "count per square kilometre"),
+    ];
+    if super::areas::name_field(areas).is_some() {
+        out.push(("name", "the area's name"));
+    }
+    let population = areas.meta.population.as_deref();
+    if population.and_then(|f| areas.field_index(f)).is_some() {
+        out.push(("rate", "count per 1,000 residents"));
+    }
+    out
+}
+
 /// The tile's layer (named after the boundary dataset): each area clipped to the tile
 /// with `id`, `name`, `count`, `area_km2`, `density` and, when the areas have a
 /// population, `rate`. `None` when no area reaches the tile.

@@ -40,18 +40,28 @@ impl From<AggregateError> for ApiError {
 struct Parsed {
     ds: DatasetInfo,
     areas: DatasetInfo,
+    /// The items filters as given (without `by` and `f`), for links to the same counts.
+    filters: String,
     query: crate::store::Query,
     output: Output,
     tag: Validator,
 }
 
-/// Reads the datasets and parameters; `tile` is the choropleth tile asked for, if any
-/// (then `f` is not taken).
+/// What a request asks for: the counts (JSON or CSV, `f` chooses), a choropleth tile or
+/// the TileJSON of the choropleth tiles (neither takes `f`).
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    Counts,
+    Tile(TileCoord),
+    TileJson,
+}
+
+/// Reads the datasets and parameters for `target`.
 fn parse(
     s: &dyn Snapshot,
     id: &str,
     raw: Option<&str>,
-    tile: Option<TileCoord>,
+    target: Target,
 ) -> Result<Parsed, ApiError> {
     let ds = dataset(s, id)?;
     // `by` and `f` are ours; the rest are the items filters, parsed as everywhere.
@@ -60,7 +70,9 @@ fn parse(
     for (k, v) in query::pairs(raw)? {
         match k.as_str() {
             "by" => by = Some(v),
-            "f" if tile.is_none() => {
+            // The versions the TileJSON puts into tile URLs: a cache key, not a filter.
+            "v" => {}
+            "f" if matches!(target, Target::Counts) => {
                 output = match v.as_str() {
                     "json" => Output::Json,
                     "csv" => Output::Csv,
@@ -90,9 +102,11 @@ fn parse(
     let filters = serde_urlencoded::to_string(&rest).unwrap_or_default();
     let mut req = query::parse_items(&ds, Some(&filters), ParamSet::Tiles)?;
     let within = query::resolve_within(s, &mut req)?.unwrap_or_default();
-    let at = tile
-        .map(|t| format!("{}/{}/{}", t.z(), t.x(), t.y()))
-        .unwrap_or_default();
+    let at = match target {
+        Target::Counts => String::new(),
+        Target::Tile(t) => format!("{}/{}/{}", t.z(), t.x(), t.y()),
+        Target::TileJson => "tilejson".into(),
+    };
     let tag = Validator::weak(&[
         ds.id.as_str().as_bytes(),
         &ds.version.to_le_bytes(),
@@ -106,6 +120,7 @@ fn parse(
     Ok(Parsed {
         ds,
         areas,
+        filters,
         query: req.query,
         output,
         tag,
@@ -116,18 +131,19 @@ pub async fn aggregate(
     State(state): State<AppState>,
     c: CollectionRequest,
 ) -> Result<Response, ApiError> {
-    let (id, raw, headers) = (c.id, c.query, c.headers);
+    let (id, raw, headers, base) = (c.id, c.query, c.headers, c.base);
     let (tiles, aggregates) = (state.tiles.clone(), state.aggregates.clone());
     let answer = with_snapshot(&state, move |s| {
-        let p = parse(s, &id, raw.as_deref(), None)?;
+        let p = parse(s, &id, raw.as_deref(), Target::Counts)?;
+        let tilejson = tilejson_url(&base, &p);
         if p.tag.matches(&headers) {
-            return Ok((p.tag, None, p.output));
+            return Ok((p.tag, None, p.output, tilejson));
         }
         let counts = aggregates.count_by_area(s, &tiles, &p.ds, &p.areas, &p.query)?;
-        Ok((p.tag, Some(counts), p.output))
+        Ok((p.tag, Some(counts), p.output, tilejson))
     })
     .await?;
-    let (tag, counts, output) = answer;
+    let (tag, counts, output, tilejson) = answer;
     let Some(counts) = counts else {
         return Ok(tag.not_modified());
     };
@@ -135,7 +151,7 @@ pub async fn aggregate(
     Ok(match output {
         Output::Json => (
             [content_type("application/json"), etag],
-            to_json(&counts).to_string(),
+            with_tiles_link(to_json(&counts), &tilejson).to_string(),
         )
             .into_response(),
         Output::Csv => (
@@ -161,7 +177,7 @@ pub async fn choropleth(
     let tile = query::parse_coord(&z, &x, y)?;
     let (tiles, aggregates) = (state.tiles.clone(), state.aggregates.clone());
     let (tag, body) = with_snapshot(&state, move |s| {
-        let p = parse(s, &id, raw.as_deref(), Some(tile))?;
+        let p = parse(s, &id, raw.as_deref(), Target::Tile(tile))?;
         if p.tag.matches(&headers) {
             return Ok((p.tag, None));
         }
@@ -182,6 +198,86 @@ pub async fn choropleth(
             bytes,
         )
             .into_response(),
+    })
+}
+
+/// The `by` and filters of `p` as a query string (`by` first, as people write it).
+fn counts_query(p: &Parsed) -> String {
+    let by = serde_urlencoded::to_string([("by", p.areas.id.as_str())]).unwrap_or_default();
+    match p.filters.as_str() {
+        "" => by,
+        f => format!("{by}&{f}"),
+    }
+}
+
+fn tilejson_url(base: &str, p: &Parsed) -> String {
+    format!(
+        "{base}/collections/{}/aggregate/tiles.json?{}",
+        p.ds.id,
+        counts_query(p)
+    )
+}
+
+/// The counts with a link to the choropleth tiles of the same `by` and filters.
+fn with_tiles_link(mut body: Json, tilejson: &str) -> Json {
+    body["links"] = json!([{
+        "rel": "tiles", "type": "application/json", "href": tilejson,
+        "title": "Choropleth vector tiles of these counts (TileJSON 3.0)",
+    }]);
+    body
+}
+
+/// `GET /collections/{id}/aggregate/tiles.json?by={areas}&…`: TileJSON 3.0 of the
+/// choropleth tiles, whose one layer (named after `by`) lists exactly the properties
+/// the tiles carry. Tile URLs carry both datasets' versions, so a re-import is a new URL.
+pub async fn tilejson(
+    State(state): State<AppState>,
+    c: CollectionRequest,
+) -> Result<Response, ApiError> {
+    let (id, raw, base) = (c.id, c.query, c.base);
+    let body = with_snapshot(&state, move |s| {
+        let p = parse(s, &id, raw.as_deref(), Target::TileJson)?;
+        Ok(choropleth_tilejson(&base, &p))
+    })
+    .await?;
+    Ok(([content_type("application/json")], body.to_string()).into_response())
+}
+
+fn choropleth_tilejson(base: &str, p: &Parsed) -> Json {
+    use crate::render::tilejson::{MAX_ZOOM, MIN_ZOOM, WORLD};
+    let fields: serde_json::Map<String, Json> = crate::aggregate::choropleth_fields(&p.areas)
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), json!(v)))
+        .collect();
+    let b = p.areas.bounds.map_or(WORLD, |b| b.to_array());
+    let tiles = format!(
+        "{base}/collections/{}/aggregate/{{z}}/{{x}}/{{y}}.mvt?{}&v={}.{}",
+        p.ds.id,
+        counts_query(p),
+        p.ds.version,
+        p.areas.version
+    );
+    let attribution: Vec<&str> = [&p.ds.meta.attribution, &p.areas.meta.attribution]
+        .into_iter()
+        .map(String::as_str)
+        .filter(|a| !a.is_empty())
+        .collect();
+    json!({
+        "tilejson": "3.0.0",
+        "name": format!("{} by {}", p.ds.meta.title, p.areas.meta.title),
+        "attribution": attribution.join("; "),
+        "scheme": "xyz",
+        "tiles": [tiles],
+        "minzoom": MIN_ZOOM,
+        "maxzoom": MAX_ZOOM,
+        "bounds": b,
+        "vector_layers": [{
+            "id": p.areas.id.as_str(),
+            "description": format!("Areas of {} with counts of {}", p.areas.meta.title, p.ds.meta.title),
+            "minzoom": MIN_ZOOM,
+            "maxzoom": MAX_ZOOM,
+            "fields": fields,
+        }],
     })
 }
 

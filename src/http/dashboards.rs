@@ -13,6 +13,7 @@ use super::error::ApiError;
 use super::extract::dataset;
 use super::features::with_snapshot;
 use super::html::{DOCTYPE, head};
+use super::pages::share_meta;
 use super::{AppState, base_url, content_type};
 use crate::dashboard::{self, Change, Numbers, svg, thousands};
 use crate::model::{DatasetInfo, TimeRange};
@@ -114,6 +115,13 @@ fn with_query(url: String, query: &str) -> String {
     }
 }
 
+/// The dashboard's filters as a map view's query: all but `bucket`, which only the time
+/// series reads (the picture, the map page and the counts by area would refuse it).
+fn map_view_query(v: &View) -> String {
+    let kept: Vec<&(String, String)> = v.filters.iter().filter(|(k, _)| k != "bucket").collect();
+    serde_urlencoded::to_string(kept).unwrap_or_default()
+}
+
 fn date(ds: &DatasetInfo, secs: i64) -> String {
     jiff::Timestamp::from_second(secs)
         .map(|t| {
@@ -132,22 +140,26 @@ fn span(ds: &DatasetInfo, t: TimeRange) -> String {
 fn page_html(v: &View) -> String {
     let ds = &v.ds;
     let title = format!("{} – dashboard", ds.meta.title);
-    let picture = with_query(format!("{}/maps/{}.png", v.base, ds.id), &v.query);
+    let view = map_view_query(v);
+    let share = serde_json::json!({
+        "image": with_query(format!("{}/maps/{}.png", v.base, ds.id), &view),
+        "width": super::picture::DEFAULT_WIDTH,
+        "height": super::picture::DEFAULT_HEIGHT,
+        "url": with_query(format!("{}/dashboards/{}", v.base, ds.id), &v.query),
+        "description": format!("{} – the numbers of this view", ds.meta.title),
+    });
     html! {
         (DOCTYPE)
         html lang="en" {
             (head(&v.base, &format!("{title} – Tessera"), &["pages.css", "dashboard.css"], html! {
-                meta property="og:title" content=(title);
-                meta property="og:image" content=(picture);
-                meta name="twitter:card" content="summary_large_image";
-                meta name="twitter:image" content=(picture);
+                (share_meta(&title, &share))
                 script type="module" src={ (v.base) "/assets/dashboard.js" } {}
             }))
             body.dashboard-page {
                 header {
                     a href={ (v.base) "/" } { "Tessera" }
                     " · "
-                    a href={ (v.base) "/maps/" (ds.id) } { "Map of " (ds.meta.title) }
+                    a #map-link href=(with_query(format!("{}/maps/{}", v.base, ds.id), &view)) { "Map of " (ds.meta.title) }
                 }
                 main {
                     h1 { (ds.meta.title) }
@@ -338,9 +350,11 @@ fn areas(v: &View) -> Markup {
     let Some(areas) = &v.areas else {
         return html! { p.kpi-note { "No boundary dataset covers this data, so there are no areas to count in." } };
     };
+    // Without `bucket`, which the counts by area refuse (only the time series reads it).
     let mut query = format!("by={}", areas.id);
-    if !v.query.is_empty() {
-        query = format!("{query}&{}", v.query);
+    let filters = map_view_query(v);
+    if !filters.is_empty() {
+        query = format!("{query}&{filters}");
     }
     let url = format!("{}/collections/{}/aggregate?{query}", v.base, v.ds.id);
     html! {

@@ -326,12 +326,18 @@ pub async fn items(
             features,
         } => (ds, req, tag, format, matched, features),
     };
+    // What the page shows, without how it is paged or written: the map of the same view.
+    let view = query_without(
+        c.query.as_deref(),
+        &["limit", "offset", "sortby", "properties", "f"],
+    );
     let page = formats::Page {
         matched,
         returned: features.len(),
         offset: req.query.offset,
         limit: req.query.limit.unwrap_or(query::DEFAULT_LIMIT),
         links: &[],
+        view: &view,
     };
     let links = page_links(&c, &ds, &page);
     let collection = formats::Collection {

@@ -169,6 +169,7 @@ pub fn collection(base: &str, d: &DatasetInfo) -> String {
             a href={ (c) "?f=json" } { "JSON" } " · "
             a href={ (base) "/maps/" (d.id) } { "Map" }
         }
+        @if d.bounds.is_some() { (map_figure(base, d, "", "")) }
         h2 { "Fields" }
         (fields_table(d, "Name"))
     };
@@ -185,6 +186,68 @@ pub struct ItemsPage<'a> {
     pub offset: u64,
     pub limit: u64,
     pub links: &'a [Json],
+    /// The request's filters as a query string (bbox, datetime, within, properties).
+    pub view: &'a str,
+}
+
+/// Picture size on the pages: the 1.91:1 of the link previews, at half their width.
+const FIGURE_WIDTH: u32 = 600;
+const FIGURE_HEIGHT: u32 = 315;
+
+/// A small static map (the server-drawn picture, no script needed) and the link to the
+/// interactive map. `picture` is the picture's query (its bbox and filters), `view` the
+/// map page's (the same filters, in the map page's own words).
+fn map_figure(base: &str, d: &DatasetInfo, picture: &str, view: &str) -> Markup {
+    let mut src = format!(
+        "{base}/maps/{}.png?width={FIGURE_WIDTH}&height={FIGURE_HEIGHT}",
+        d.id
+    );
+    if !picture.is_empty() {
+        src = format!("{src}&{picture}");
+    }
+    let href = map_href(base, d, view);
+    html! {
+        figure.map-figure {
+            a href=(href) {
+                img #map-picture src=(src) width=(FIGURE_WIDTH) height=(FIGURE_HEIGHT)
+                    alt={ "Map of " (d.meta.title) };
+            }
+            figcaption { a #open-on-map href=(href) { "Open on the map" } }
+        }
+    }
+}
+
+fn map_href(base: &str, d: &DatasetInfo, view: &str) -> String {
+    match view {
+        "" => format!("{base}/maps/{}", d.id),
+        q => format!("{base}/maps/{}?{q}", d.id),
+    }
+}
+
+/// The extent of the positions on a page, widened so that one point or a row of points
+/// still gives the picture an area (about 500 m at least, and a 5 % margin).
+fn page_bbox(features: &[StoredFeature]) -> Option<[f64; 4]> {
+    let mut b: Option<[f64; 4]> = None;
+    for f in features {
+        let [w, s, e, n] = match &f.geometry {
+            None => continue,
+            Some(StoredGeometry::Point { lon, lat }) => [*lon, *lat, *lon, *lat],
+            Some(StoredGeometry::Shape { bounds: x, .. }) => [x.min_x, x.min_y, x.max_x, x.max_y],
+        };
+        b = Some(match b {
+            None => [w, s, e, n],
+            Some(a) => [a[0].min(w), a[1].min(s), a[2].max(e), a[3].max(n)],
+        });
+    }
+    let [w, s, e, n] = b?;
+    let mx = ((e - w) * 0.05).max(0.005);
+    let my = ((n - s) * 0.05).max(0.005);
+    Some([
+        (w - mx).max(-180.0),
+        (s - my).max(-85.0),
+        (e + mx).min(180.0),
+        (n + my).min(85.0),
+    ])
 }
 
 fn cell(ty: FieldType, v: &Value) -> String {
@@ -235,6 +298,13 @@ pub fn items(p: &ItemsPage<'_>) -> String {
             "Features " (from) "–" (shown_to) " of " (p.matched) " matching (page size " (p.limit) "). "
             a href={ (c) "?f=html" } { "About this dataset" }
         }
+        @if let Some([w, s, e, n]) = page_bbox(p.features) {
+            @let picture = [format!("bbox={w:.6},{s:.6},{e:.6},{n:.6}"), picture_view(p.view)];
+            (map_figure(p.base, d, picture.join("&").trim_end_matches('&'), p.view))
+        } @else {
+            // Nothing to draw on this page; the map of the same filters is still a link.
+            p { a #open-on-map href=(map_href(p.base, d, p.view)) { "Open on the map" } }
+        }
         nav.pager { @for (rel, href, label) in pager { a rel=(rel) href={ (href) "&f=html" } { (label) } } }
         div.wrap { table {
             thead { tr {
@@ -249,6 +319,15 @@ pub fn items(p: &ItemsPage<'_>) -> String {
         } }
     };
     frame(p.base, &d.meta.title, body)
+}
+
+/// The filters without `bbox`, which the picture of a page replaces by the page's own
+/// extent. The map link keeps the request's bbox: that is the view asked for.
+fn picture_view(view: &str) -> String {
+    view.split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("bbox="))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 pub fn item(base: &str, d: &DatasetInfo, f: &StoredFeature) -> String {

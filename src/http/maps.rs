@@ -5,6 +5,7 @@ use super::conditional::Validator;
 use super::error::ApiError;
 use super::features::{dataset, with_snapshot};
 use super::{AppState, assets, base_url, content_type, pages};
+use crate::config::BasemapStyle;
 use crate::model::{DatasetInfo, DatasetKind, Value};
 use crate::render::cache::TileCache;
 use crate::store::Snapshot;
@@ -242,11 +243,19 @@ pub async fn get_style(
 ) -> Result<Response, ApiError> {
     let base = base_url(&state, &headers);
     let id = file.strip_suffix(".json").unwrap_or(&file).to_owned();
+    if let (crate::cli::BASEMAP_ID, Some(BasemapStyle::File(style))) =
+        (id.as_str(), &state.basemap_style)
+    {
+        let body = bytes::Bytes::from(style.to_string());
+        return Ok(cached_response(&headers, "application/json", &body));
+    }
     let cache = state.tiles.clone();
     // The basemap's attribution, when one is served (`None`: the style stands alone).
+    // A `--basemap` style takes the archive's place: the page composes over it.
     let basemap = state
         .archives
         .get(crate::cli::BASEMAP_ID)
+        .filter(|_| state.basemap_style.is_none())
         .map(|a| a.attribution().unwrap_or_default().to_owned());
     let body = with_snapshot(&state, move |s| {
         let ds = dataset(s, &id)?;
@@ -348,6 +357,11 @@ fn map_config(
         "api": format!("{c}?f=html"),
         "display": display_config(ds),
         "style": format!("{base}/styles/{}.json", ds.id),
+        // A `--basemap` style: map.js draws the dataset's layers over it.
+        "basemap": state.basemap_style.as_ref().map(|b| match b {
+            BasemapStyle::Url(u) => u.clone(),
+            BasemapStyle::File(_) => format!("{base}/styles/{}.json", crate::cli::BASEMAP_ID),
+        }),
         "tiles": format!("{base}/tiles/{}/{{z}}/{{x}}/{{y}}.mvt", ds.id),
         "items": format!("{c}/items"),
         "histogram": format!("{c}/histogram"),

@@ -54,6 +54,8 @@ pub struct AppState {
     pub archives: Arc<BTreeMap<String, Arc<ArchiveSource>>>,
     /// Counts by area: areas and point-to-area assignments kept per version.
     pub aggregates: Arc<crate::aggregate::Aggregator>,
+    /// `--basemap` as a style the map pages compose the data over (instead of the archive).
+    pub basemap_style: Option<crate::config::BasemapStyle>,
 }
 
 /// Below this size compression saves too little to pay for itself: such a body fits in
@@ -74,6 +76,7 @@ impl AppState {
             lanes: Arc::default(),
             archives: Arc::default(),
             aggregates: Arc::default(),
+            basemap_style: None,
         }
     }
 }
@@ -98,6 +101,7 @@ fn compress_predicate(min: u16) -> impl Predicate {
 pub fn router(state: AppState) -> Router {
     let min = state.compress_min_bytes;
     let frame_ancestors = state.frame_ancestors.clone();
+    let style_origin = state.basemap_style.as_ref().and_then(|b| b.origin());
     let app = Router::new()
         .route("/", get(features::landing))
         .route("/conformance", get(features::conformance))
@@ -109,6 +113,10 @@ pub fn router(state: AppState) -> Router {
         .route("/collections/{id}/items", get(features::items))
         .route("/collections/{id}/histogram", get(features::histogram))
         .route("/collections/{id}/aggregate", get(aggregate::aggregate))
+        .route(
+            "/collections/{id}/aggregate/tiles.json",
+            get(aggregate::tilejson),
+        )
         .route(
             "/collections/{id}/aggregate/{z}/{x}/{file}",
             get(aggregate::choropleth),
@@ -145,7 +153,7 @@ pub fn router(state: AppState) -> Router {
         // (still given the security headers below).
         .layer(CatchPanicLayer::custom(error::panic_response))
         .with_state(state);
-    security::apply(app, &frame_ancestors)
+    security::apply(app, &frame_ancestors, style_origin.as_deref())
 }
 
 /// Binds `listen` and serves until Ctrl-C.
@@ -160,8 +168,10 @@ pub async fn serve<C: Catalog + 'static>(
     compress_min_bytes: u16,
     lanes: lanes::LaneConfig,
     archives: &[ArchiveSpec],
+    basemap_style: Option<crate::config::BasemapStyle>,
 ) -> std::io::Result<()> {
     let mut state = AppState::new(Arc::new(catalog), public_url, tiles);
+    state.basemap_style = basemap_style;
     state.frame_ancestors = frame_ancestors;
     state.compress_min_bytes = compress_min_bytes;
     let write_idle = lanes.write_idle;

@@ -106,7 +106,7 @@ fn insert_map_paths(paths: &mut serde_json::Map<String, Json>, ds: &DatasetInfo)
         "Id of a boundary dataset (polygons) whose areas the features are counted into.",
     );
     by["required"] = json!(true);
-    agg.push(by);
+    agg.push(by.clone());
     agg.push(param(
         "f",
         json!({"type": "string", "enum": ["json", "csv"]}),
@@ -118,6 +118,7 @@ fn insert_map_paths(paths: &mut serde_json::Map<String, Json>, ds: &DatasetInfo)
             "description": "Each feature counted into the area holding it (a point on a shared edge goes to one area only; lines and polygons by the centre of their bounds; datasets with a manifest `join` by attribute). `density` is per km² of geodesic area, `rate` per 1,000 residents when the boundary dataset has a population field.",
             "parameters": agg, "responses": ok_as("Counts per area", &["application/json", "text/csv"], "Aggregate")}}),
     );
+    insert_choropleth_paths(paths, ds, &by);
     paths.insert(
         format!("/tiles/{id}"),
         json!({"get": {"summary": format!("TileJSON 3.0 of {}", ds.meta.title),
@@ -139,6 +140,36 @@ fn insert_map_paths(paths: &mut serde_json::Map<String, Json>, ds: &DatasetInfo)
         format!("/tiles/{id}/{{z}}/{{x}}/{{y}}.mvt"),
         json!({"get": {"summary": format!("A vector tile of {}", ds.meta.title),
             "parameters": tile_params, "responses": responses}}),
+    );
+}
+
+/// The choropleth tiles of the counts by area and their TileJSON (`by` as for the counts).
+fn insert_choropleth_paths(paths: &mut serde_json::Map<String, Json>, ds: &DatasetInfo, by: &Json) {
+    let id = ds.id.as_str();
+    let mut tilejson = vec![by.clone()];
+    tilejson.extend(items_params(ds, TILE_PARAMS));
+    paths.insert(
+        format!("/collections/{id}/aggregate/tiles.json"),
+        json!({"get": {"summary": format!("TileJSON 3.0 of the choropleth tiles of {} by area", ds.meta.title),
+            "description": "One vector layer, named after `by`, listing the properties of the areas in the tiles: id, count, area_km2, density, and name and rate when the boundary dataset has a name and a population field.",
+            "parameters": tilejson, "responses": ok_as("TileJSON", &["application/json"], "TileJSON")}}),
+    );
+    let mut tile = tile_path_params().as_array().cloned().unwrap_or_default();
+    tile.extend(tilejson);
+    tile.push(param(
+        "v",
+        json!({"type": "string"}),
+        "The dataset versions TileJSON puts in tile URLs (for caches); any value is ignored.",
+    ));
+    let mut responses = ok(
+        "A Mapbox Vector Tile",
+        &["application/vnd.mapbox-vector-tile"],
+    );
+    responses["204"] = json!({"description": "No area reaches the tile"});
+    paths.insert(
+        format!("/collections/{id}/aggregate/{{z}}/{{x}}/{{y}}.mvt"),
+        json!({"get": {"summary": format!("A choropleth tile of {} by area", ds.meta.title),
+            "parameters": tile, "responses": responses}}),
     );
 }
 

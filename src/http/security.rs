@@ -11,11 +11,13 @@ use axum::http::{HeaderValue, Response, header};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 /// The policy of every HTML page; `frame_ancestors` is `--frame-ancestors` (who may embed
-/// the pages; `?embed=1` maps are meant for other sites).
-pub fn csp(frame_ancestors: &str) -> String {
+/// the pages; `?embed=1` maps are meant for other sites); `style_origin` the origin of a
+/// `--basemap` style URL, whose style, tiles, sprites and glyphs the browser fetches.
+pub fn csp(frame_ancestors: &str, style_origin: Option<&str>) -> String {
+    let remote = style_origin.map(|o| format!(" {o}")).unwrap_or_default();
     format!(
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
-         font-src 'self'; connect-src 'self'; worker-src 'self' blob:; child-src 'self' blob:; \
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:{remote}; \
+         font-src 'self'; connect-src 'self'{remote}; worker-src 'self' blob:; child-src 'self' blob:; \
          base-uri 'none'; form-action 'self'; frame-ancestors {frame_ancestors}"
     )
 }
@@ -24,8 +26,9 @@ pub fn csp(frame_ancestors: &str) -> String {
 pub fn apply<S: Clone + Send + Sync + 'static>(
     router: Router<S>,
     frame_ancestors: &str,
+    style_origin: Option<&str>,
 ) -> Router<S> {
-    let policy = HeaderValue::from_str(&csp(frame_ancestors)).unwrap_or_else(|_| {
+    let policy = HeaderValue::from_str(&csp(frame_ancestors, style_origin)).unwrap_or_else(|_| {
         // A value that cannot be a header (a newline in the flag) must not open the
         // pages to framing: fall back to the strictest choice and say so.
         tracing::error!("invalid --frame-ancestors value; pages will refuse to be framed");

@@ -688,3 +688,72 @@ test('a dashboard card renders inside an iframe on another origin', async () => 
     await new Promise((r) => host.close(r));
   }
 });
+
+// What the map draws, seen through the category: every single point's value, and the
+// categories with points in each cluster (its `count:<value>` properties).
+async function drawnCategories(frame, field) {
+  return frame.evaluate((f) => {
+    const m = window.tesseraMap;
+    const layers = m.getStyle().layers.filter((l) => l.source === 'data' && l.type !== 'symbol' && l.type !== 'background').map((l) => l.id);
+    const seen = new Set();
+    for (const feat of m.queryRenderedFeatures({ layers })) {
+      const p = feat.properties;
+      if (p.cluster === true) {
+        for (const [k, v] of Object.entries(p)) if (k.startsWith('count:') && Number(v) > 0) seen.add(k.slice(6));
+      } else if (p[f] !== undefined) seen.add(String(p[f]));
+    }
+    return [...seen];
+  }, field);
+}
+
+test('a map URL with datetime, category and bbox opens that view; a dashboard links to the same', async () => {
+  const { page, requests, errors } = await openPage();
+  try {
+    await page.goto(`${BASE_URL}/maps/${DATASET}`);
+    await waitForMap(page);
+    const config = await page.evaluate(() => window.tessera.config);
+    const field = config.category.field;
+    const value = config.category.values[0].value;
+    const [w, s, e, n] = config.bounds;
+    const bbox = [w + (e - w) / 4, s + (n - s) / 4, e - (e - w) / 4, n - (n - s) / 4].map((v) => +v.toFixed(5));
+    const datetime = '2025-02-01T00:00:00Z/2025-02-14T23:59:59Z';
+    const query = new URLSearchParams({ datetime, [field]: value, bbox: bbox.join(',') });
+    await page.goto(`${BASE_URL}/maps/${DATASET}?${query}`);
+    await waitForMap(page);
+
+    // The filters are the map's: in its tile URLs, its slider and its legend.
+    const tiles = decodeURIComponent(await page.evaluate(() => window.tessera.tileTemplate()));
+    assert.ok(tiles.includes(`datetime=${datetime}`), tiles);
+    assert.ok(tiles.includes(`${field}=${value}`), tiles);
+    await page.waitForFunction(() => window.tessera.buckets.length > 0);
+    const [lo, hi, max] = await page.evaluate(() => ['time-start', 'time-end'].map((id) => Number(document.getElementById(id).value)).concat(Number(document.getElementById('time-end').max)));
+    assert.ok(lo > 0 || hi < max, `the slider shows a part of the period (${lo}..${hi} of ${max})`);
+    assert.match(await page.locator('#time-label').textContent(), /Feb 2025/);
+    const pressed = await page.locator('#legend-list .legend-item').evaluateAll((bs) => bs.map((b) => [b.dataset.value, b.getAttribute('aria-pressed')]));
+    for (const [v, p] of pressed) assert.equal(p, String(v === value), `legend entry ${v}`);
+    // The view is the bbox, fitted.
+    const view = await page.evaluate(() => window.tesseraMap.getBounds().toArray().flat());
+    assert.ok(view[0] <= bbox[0] + 1e-6 && view[1] <= bbox[1] + 1e-6 && view[2] >= bbox[2] - 1e-6 && view[3] >= bbox[3] - 1e-6, `view ${view} holds ${bbox}`);
+    assert.ok((view[2] - view[0]) < 2.5 * (bbox[2] - bbox[0]) || (view[3] - view[1]) < 2.5 * (bbox[3] - bbox[1]), `view ${view} is about ${bbox}`);
+    // Only the chosen category is drawn, and something is.
+    const drawn = await drawnCategories(page, field);
+    assert.deepEqual(drawn, [value], `drawn categories ${drawn}`);
+    // From here the hash holds the view; the query's filters are gone from the address.
+    const url = new URL(page.url());
+    assert.equal(url.search, '');
+    assert.match(decodeURIComponent(url.hash), /datetime=2025-02-01T00:00:00Z\/2025-02-14T23:59:59Z/);
+    const filters = await page.evaluate(() => window.tessera.filterQuery());
+
+    // The dashboard of the same filters links to a map with the same filters.
+    await page.goto(`${BASE_URL}/dashboards/${DATASET}?${query}&bucket=day`);
+    await page.locator('#map-link').click();
+    await page.waitForURL(/\/maps\//);
+    await waitForMap(page);
+    assert.equal(await page.evaluate(() => window.tessera.filterQuery()), filters);
+    assert.deepEqual(await drawnCategories(page, field), [value]);
+    assertOnlyOrigins([...requests, ...(await resourceOrigins(page))], [BASE_ORIGIN], 'map from a URL');
+    assert.deepEqual(errors, []);
+  } finally {
+    await page.close();
+  }
+});

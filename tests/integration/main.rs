@@ -19,6 +19,7 @@ mod hostile_requests;
 mod ics;
 mod import;
 mod labels;
+mod links;
 mod pages;
 mod pictures;
 mod props;

@@ -423,7 +423,9 @@ async fn hostile_titles_fields_and_values_are_escaped_in_every_html_page() {
         assert_eq!(r.status(), 200, "{path}");
         assert_eq!(content_type(&r), "text/html", "{path}");
         let page = r.text().await.unwrap();
-        let outside = outside_data_blocks(&page);
+        // The one image element the pages make themselves: the picture of the view,
+        // whose alt text (the hostile title) must still be escaped.
+        let outside = outside_data_blocks(&page).replace("<img id=\"map-picture\"", "");
         for needle in [
             "<script>",
             "<img",

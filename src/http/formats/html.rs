@@ -48,6 +48,7 @@ impl<W: Write> FeatureWriter<W> for HtmlWriter<W> {
             offset: c.page.map_or(0, |p| p.offset),
             limit: c.page.map_or(all, |p| p.limit),
             links: c.page.map_or(&[], |p| p.links),
+            view: c.page.map_or("", |p| p.view),
         };
         self.out.write_all(html::items(&page).as_bytes())?;
         Ok(self.out)

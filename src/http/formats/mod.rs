@@ -39,6 +39,8 @@ pub struct Page<'a> {
     pub limit: u64,
     /// `self`, `alternate`, `next`, `prev`, ... as link objects.
     pub links: &'a [Json],
+    /// The request's filters as a query string, for links to the same view elsewhere.
+    pub view: &'a str,
 }
 
 /// Writes one feature collection into the sink `W` it was made with.
@@ -125,6 +127,7 @@ mod tests {
             offset: 0,
             limit: 3,
             links: &links,
+            view: "",
         };
         let c = Collection {
             base: "http://h",
