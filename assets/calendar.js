@@ -174,8 +174,10 @@ function dayButton(d, counts) {
   b.dataset.day = key;
   b.dataset.count = n;
   b.setAttribute('aria-pressed', String(cal.picked === key));
-  b.setAttribute('aria-label', `${dayWords.format(d)}: ${n} ${n === 1 ? 'item' : 'items'}`);
-  b.innerHTML = `<span class="calendar-date">${d.getUTCDate()}</span>${n ? `<span class="calendar-count">${n}</span>` : ''}`;
+  // The name in words, read out instead of the bare digits shown (an aria-label would
+  // hide the visible text from the name: axe's label-content-name-mismatch).
+  b.innerHTML = `<span class="calendar-date" aria-hidden="true">${d.getUTCDate()}</span>${n ? `<span class="calendar-count" aria-hidden="true">${n}</span>` : ''}`
+    + `<span class="visually-hidden">${dayWords.format(d)}: ${n} ${n === 1 ? 'item' : 'items'}</span>`;
   b.addEventListener('click', () => pick(key));
   return b;
 }

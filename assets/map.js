@@ -9,7 +9,7 @@
 // within=DATASET/FEATURE.
 
 import * as maplibregl from './vendor/maplibre-gl/maplibre-gl.mjs';
-import { featureTitle, formatTime, shownFields, stackMix } from './popup.js';
+import { clusterMix, clusterSummary, featureTitle, formatTime, shownFields, stackMix } from './popup.js';
 
 const $ = (id) => document.getElementById(id);
 const config = JSON.parse($('tessera-config').textContent);
@@ -406,7 +406,7 @@ async function showFeature(feature, lngLat) {
     let zoom = Number(props.cluster_expansion_zoom);
     if (!Number.isFinite(zoom) || zoom <= current) zoom = Math.floor(current) + 1;
     map.easeTo({ center: feature.geometry.coordinates, zoom: Math.min(zoom, map.getMaxZoom()) });
-    setStatus(`Zooming in to a cluster of ${numberFormat.format(Number(props.point_count) || 0)} features.`);
+    setStatus(`Zooming in to a cluster of ${clusterText(props)}.`);
     return;
   }
   if (props.count !== undefined && props.bbox) {
@@ -433,6 +433,51 @@ async function showFeature(feature, lngLat) {
   heading.textContent = title;
   body.replaceChildren(propertiesTable(shownFields(shown, config)));
   setStatus(`Showing details of ${title}.`);
+}
+
+// ------------------------------------------------------------------ clusters
+
+// "412 incidents: 200 Theft, 150 Burglary, 62 other": the mix in words, so that it does
+// not depend on telling the ring's colours apart.
+function clusterText(props) {
+  const values = (config.category?.values ?? []).map((v) => v.value);
+  return clusterSummary(props, values, config.display?.noun ?? 'records', (n) => numberFormat.format(n));
+}
+
+// A cluster under the pointer shows its mix (swatches in the legend's colours, and the
+// counts in words); anything else hides it. Not focusable: it only repeats what the
+// status line says when a cluster is chosen with the keyboard.
+let clusterHover = null;
+let clusterHoverKey = '';
+
+function showClusterHover(feature) {
+  const p = feature?.properties ?? {};
+  const cluster = p.cluster === true || p.cluster === 'true';
+  if (!cluster) {
+    clusterHover?.remove();
+    clusterHover = null;
+    clusterHoverKey = '';
+    return;
+  }
+  const key = `${feature.geometry.coordinates}`;
+  if (key === clusterHoverKey && clusterHover) return;
+  clusterHoverKey = key;
+  const values = (config.category?.values ?? []).map((v) => v.value);
+  const list = el('ul', { class: 'stack-mix' });
+  for (const [cat, n] of clusterMix(p, values)) {
+    list.append(el('li', {},
+      el('span', { class: 'swatch', 'aria-hidden': 'true', style: `--swatch:${categoryColor(cat)}` }),
+      el('span', { class: 'legend-name', text: cat || 'Other' }),
+      el('span', { class: 'legend-count', text: numberFormat.format(n) })));
+  }
+  const node = el('div', { class: 'cluster-mix' },
+    el('p', { class: 'cluster-summary', text: clusterText(p) }),
+    config.category ? list : null);
+  clusterHover?.remove();
+  clusterHover = new maplibregl.Popup({ closeButton: false, closeOnClick: false, focusAfterOpen: false, className: 'cluster-hover', maxWidth: '300px' })
+    .setLngLat(feature.geometry.coordinates)
+    .setDOMContent(node)
+    .addTo(map);
 }
 
 // ------------------------------------------------------------------ legend
@@ -1013,8 +1058,12 @@ async function main() {
       if (f) showFeature(f, e.lngLat);
     });
     map.on('mousemove', (e) => {
-      map.getCanvas().style.cursor = pickFeature(e.point, 4) ? 'pointer' : '';
+      const f = pickFeature(e.point, 4);
+      map.getCanvas().style.cursor = f ? 'pointer' : '';
+      showClusterHover(f);
     });
+    map.getCanvas().addEventListener('mouseleave', () => showClusterHover(null));
+    map.on('movestart', () => showClusterHover(null));
     map.getCanvas().addEventListener('keydown', (e) => {
       if (e.key !== 'Enter') return;
       // Otherwise the same key press would reach the popup's close button.

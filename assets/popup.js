@@ -86,3 +86,32 @@ export function stackMix(props) {
     return [];
   }
 }
+
+// A cluster's category mix from its `count:<category>` properties, in words and in the
+// legend's terms: the legend's categories present, commonest first, then "other" for the
+// rest (categories past the legend, and members without a category), as the legend
+// draws them grey. [[category or '', count], …] with '' for "other" last.
+export function clusterMix(props, legendValues) {
+  const shown = new Set(legendValues);
+  const mix = [];
+  let other = Number(props.point_count) || 0;
+  for (const [k, v] of Object.entries(props ?? {})) {
+    if (!k.startsWith('count:')) continue;
+    const cat = k.slice(6);
+    const n = Number(v) || 0;
+    if (shown.has(cat) && n > 0) {
+      mix.push([cat, n]);
+      other -= n;
+    }
+  }
+  mix.sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  if (other > 0) mix.push(['', other]);
+  return mix;
+}
+
+// "412 incidents: 200 Theft, 150 Burglary, 62 other", with `format` for the numbers.
+export function clusterSummary(props, legendValues, noun, format) {
+  const head = `${format(Number(props.point_count) || 0)} ${noun}`;
+  const parts = clusterMix(props, legendValues).map(([c, n]) => `${format(n)} ${c || 'other'}`);
+  return parts.length ? `${head}: ${parts.join(', ')}` : head;
+}

@@ -140,6 +140,13 @@ pub fn style(base: &str, ds: &DatasetInfo, cats: &Option<Legend>) -> Result<Json
         }
         _ => json!(PALETTE[0]),
     };
+    // A cluster's ring is the colour of its commonest category (`cat_top`, also under
+    // the category field); white without categories, as before.
+    let ring = if matches!(cats, Some((_, v)) if !v.is_empty()) {
+        colour_expr.clone()
+    } else {
+        json!("#ffffff")
+    };
     let tokens = [
         (
             "__TILEJSON__",
@@ -157,6 +164,7 @@ pub fn style(base: &str, ds: &DatasetInfo, cats: &Option<Legend>) -> Result<Json
         ("__CATEGORY_FIELD__", json!(field)),
         ("__ATTRIBUTION__", json!(ds.meta.attribution)),
         ("__CATEGORY_COLOR__", colour_expr),
+        ("__CLUSTER_RING__", ring),
     ];
     replace_tokens(&mut style, &tokens);
     style["name"] = json!(ds.meta.title);

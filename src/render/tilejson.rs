@@ -203,7 +203,10 @@ const POINT_PROPERTIES: [(&str, &str); 6] = [
 
 /// What stacks add with a category field.
 const CATEGORY_PROPERTIES: [(&str, &str); 2] = [
-    ("cat_top", "string: the commonest category of a stack"),
+    (
+        "cat_top",
+        "string: the commonest category of a stack or a cluster",
+    ),
     (
         "cat_mix",
         "string: JSON object of category -> count of a stack, commonest first",

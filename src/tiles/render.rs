@@ -47,7 +47,8 @@ pub struct ExtraProps {
 /// `category_field`, and `time_start` / `time_end` (RFC 3339; `time_end` only for
 /// intervals). Clusters have `cluster` = true, `point_count`,
 /// `point_count_abbreviated`, `cluster_expansion_zoom` and, with a category field, a
-/// `count:<category>` per category present.
+/// `count:<category>` per category present and the commonest one (ties by name) as
+/// `cat_top` and under the category field.
 pub fn render_points(
     index: &PointIndex,
     tile: TileCoord,
@@ -212,11 +213,25 @@ fn add_cluster(
             PropValue::UInt(c.expansion_zoom.into()),
         ),
     ];
-    if params.category_field.is_some() {
+    if let Some(field) = params.category_field {
         for &(cat, n) in &c.categories {
             if let Some(k) = count_keys.get(cat as usize) {
                 props.push((k.as_str(), PropValue::UInt(n)));
             }
+        }
+        // The commonest category under the category field too, as on stacks, so that the
+        // style's category colour (the cluster's ring) applies unchanged. The mix itself
+        // stays in `count:<category>`: keys and small integers are interned per layer,
+        // which a JSON string per cluster would not be.
+        let top = c
+            .categories
+            .iter()
+            .filter_map(|&(cat, n)| Some((index.category_name(cat)?, n)))
+            // Ties by name, so that a tile is the same bytes whatever the row order.
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)));
+        if let Some((name, _)) = top {
+            props.push((field, name.into()));
+            props.push(("cat_top", name.into()));
         }
     }
     layer.add_point(None, [c.x, c.y], &props);

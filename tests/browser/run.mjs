@@ -15,6 +15,8 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { mkdtemp, mkdir, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { isTechnical } from '../../assets/popup.js';
@@ -418,6 +420,73 @@ test('map page: features, cluster counts, popup, time slider, legend, neighbourh
   }
 });
 
+test('a cluster shows its category mix: a ring in the legend colour of its commonest category, and the mix in words on hover', async () => {
+  const { page, requests, errors } = await openPage();
+  try {
+    const res = await page.goto(`${BASE_URL}/maps/${DATASET}`, { waitUntil: 'domcontentloaded' });
+    assert.equal(res.status(), 200);
+    await waitForMap(page);
+    const config = await page.evaluate(() => window.tessera.config);
+    const [w, s, e, n] = config.bounds;
+    await jump(page, { center: [(w + e) / 2, (s + n) / 2], zoom: 10 });
+    // The biggest cluster drawn, with every property the tile gave it.
+    const c = await page.evaluate(() => {
+      const m = window.tesseraMap;
+      const fs = m.queryRenderedFeatures({ layers: ['clusters'] });
+      const f = fs.sort((a, b) => b.properties.point_count - a.properties.point_count)[0];
+      return f && { at: f.geometry.coordinates, props: f.properties };
+    });
+    assert.ok(c, 'a cluster is drawn at zoom 10');
+    const mix = Object.entries(c.props).filter(([k]) => k.startsWith('count:')).map(([k, v]) => [k.slice(6), Number(v)]);
+    assert.ok(mix.length > 1, `the cluster has a mix: ${JSON.stringify(c.props)}`);
+    assert.equal(mix.reduce((a, [, v]) => a + v, 0), Number(c.props.point_count), 'the mix adds up to the count');
+    const top = mix.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0][0];
+    assert.equal(c.props.cat_top, top);
+
+    // The ring: the clusters layer strokes with the legend's colour of `cat_top`.
+    const ring = await page.evaluate((v) => {
+      const m = window.tesseraMap;
+      const f = m.queryRenderedFeatures({ layers: ['clusters'] }).find((x) => x.properties.cat_top === v);
+      const c = f.layer.paint['circle-stroke-color'];
+      return [c.r, c.g, c.b].map((x) => Math.round(x * 255));
+    }, top);
+    const legend = config.category.values.find((v) => v.value === top);
+    const hex = legend ? legend.color : '#888888';
+    const want = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+    assert.deepEqual(ring, want, `ring of ${top} in its legend colour ${hex}`);
+
+    // Hover: the mix in words, each legend category with its count, the rest as "other".
+    const box = await page.locator('#map canvas').boundingBox();
+    const pc = await page.evaluate((ll) => window.tesseraMap.project(ll), c.at);
+    await page.mouse.move(box.x + pc.x, box.y + pc.y);
+    const summary = page.locator('.cluster-hover .cluster-summary');
+    await summary.waitFor();
+    const text = await summary.textContent();
+    const fmt = (x) => x.toLocaleString('en');
+    assert.ok(text.startsWith(`${fmt(Number(c.props.point_count))} ${config.display.noun}: `), text);
+    const shown = new Set(config.category.values.map((v) => v.value));
+    let other = Number(c.props.point_count);
+    for (const [cat, k] of mix) {
+      if (!shown.has(cat)) continue;
+      assert.ok(text.includes(`${fmt(k)} ${cat}`), `"${text}" lists ${k} ${cat}`);
+      other -= k;
+    }
+    if (other > 0) assert.ok(text.endsWith(`${fmt(other)} other`), text);
+    const words = text.split(': ')[1].split(', ').map((p) => Number(p.split(' ')[0].replace(/,/g, '')));
+    assert.equal(words.reduce((a, b) => a + b, 0), Number(c.props.point_count), `the words add up: ${text}`);
+    assert.equal(await page.locator('.cluster-hover .stack-mix li').count(), words.length);
+    await page.screenshot({ path: path.join(SHOTS, 'cluster-mix.png') });
+
+    // Moving away hides it.
+    await page.mouse.move(box.x + 2, box.y + box.height - 2);
+    await page.locator('.cluster-hover').waitFor({ state: 'detached' });
+    assertOnlyOrigins([...requests, ...(await resourceOrigins(page))], [BASE_ORIGIN], 'map page');
+    assert.deepEqual(errors, []);
+  } finally {
+    await page.close();
+  }
+});
+
 test('embed works inside an iframe on another origin', async () => {
   const host = http.createServer((req, res) => {
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', connection: 'close' });
@@ -755,5 +824,51 @@ test('a map URL with datetime, category and bbox opens that view; a dashboard li
     assert.deepEqual(errors, []);
   } finally {
     await page.close();
+  }
+});
+
+// ------------------------------------------------------------------ accessibility (axe-core)
+
+// axe-core comes from node_modules and is evaluated into the page by the test (through
+// the DevTools protocol, so the pages' Content-Security-Policy stays as served): Tessera
+// never serves it.
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+// Violations of impact "serious" or "critical" on the page as it is now, in words.
+async function axeViolations(page) {
+  await page.evaluate(AXE_SOURCE);
+  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.help}\n    ${v.nodes.slice(0, 5).map((n) => `${n.target.join(' ')}: ${n.failureSummary?.split('\n').slice(1).join(' ').trim()}`).join('\n    ')}`);
+}
+
+test('no serious or critical accessibility violations (axe-core) on the pages a citizen sees', async (t) => {
+  const pages = [
+    ['catalog', '/', null],
+    ['map page', `/maps/${DATASET}`, 'map'],
+    ['embed', `/maps/${DATASET}?embed=1`, 'map'],
+    ['calendar view', '/maps/mpls-stops', 'calendar'],
+    ['dashboard', `/dashboards/${DATASET}`, null],
+    ['dashboard card', `/dashboards/${DATASET}/cards/series?datetime=2025-01-01/2025-02-28`, null],
+    ['HTML collection', `/collections/${DATASET}?f=html`, null],
+    ['HTML items', `/collections/${DATASET}/items?f=html&limit=10`, null],
+  ];
+  for (const [name, url, wait] of pages) {
+    await t.test(name, async () => {
+      const { page, errors } = await openPage();
+      try {
+        const res = await page.goto(`${BASE_URL}${url}`, { waitUntil: 'load' });
+        assert.equal(res.status(), 200, url);
+        assert.match(res.headers()['content-type'] ?? '', /text\/html/, url);
+        if (wait) await waitForMap(page);
+        if (wait === 'calendar') await page.waitForFunction(() => window.tesseraCalendar && document.querySelector('.calendar-day[data-count]'));
+        const found = await axeViolations(page);
+        assert.deepEqual(found, [], `${name} (${url}):\n  ${found.join('\n  ')}`);
+        assert.deepEqual(errors, []);
+      } finally {
+        await page.close();
+      }
+    });
   }
 });

@@ -51,6 +51,7 @@ const DUMMY = {
   __BASEMAP_TILEJSON__: 'http://127.0.0.1:8080/tiles/basemap',
   __BASEMAP_ATTRIBUTION__: 'Dummy basemap attribution',
   __CATEGORY_COLOR__: ['match', ['get', 'Complaint Type'], 'A', '#1b9e77', 'B', '#d95f02', '#888888'],
+  __CLUSTER_RING__: ['match', ['get', 'Complaint Type'], 'A', '#1b9e77', 'B', '#d95f02', '#888888'],
 };
 
 // Fonts named by text-font in any layer (literal arrays only; expressions are reported).

@@ -154,6 +154,70 @@ async fn points_at_one_position_are_one_feature_with_their_mix() {
     }
 }
 
+/// Clusters carry their category mix: at low zoom each cluster's `count:<category>` add up
+/// to its `point_count`, its commonest category is `cat_top` (and the category field, so
+/// the style colours its ring), and the mix summed over a tile equals a brute-force count
+/// of the fixture's points in that tile.
+#[tokio::test]
+async fn clusters_carry_their_category_mix() {
+    let s = Server::start().await;
+    let mut req = fixture_request("uk", "uk-crime-sample.csv");
+    req.meta.category = Some("Crime type".into());
+    s.import(&req);
+    let (h, rows) = read_csv(&fixture("uk-crime-sample.csv"));
+    let (lon, lat, ty) = (
+        col(&h, "Longitude"),
+        col(&h, "Latitude"),
+        col(&h, "Crime type"),
+    );
+    let points: Vec<(f64, f64, &str)> = rows
+        .iter()
+        .filter(|r| !r[lon].is_empty())
+        .map(|r| (r[lon].parse().unwrap(), r[lat].parse().unwrap(), &r[ty]))
+        .collect();
+    let mut clusters_seen = 0;
+    // The whole world, and the z5 tile of the first point (Cumbria).
+    for z in [0u8, 5] {
+        let t = tile_of(points[0].0, points[0].1, z).unwrap();
+        let mut brute: BTreeMap<String, u64> = BTreeMap::new();
+        for p in points.iter().filter(|p| tile_of(p.0, p.1, z).unwrap() == t) {
+            *brute.entry(p.2.to_owned()).or_insert(0) += 1;
+        }
+        let features = tile(&s, &format!("/tiles/uk/{z}/{}/{}.mvt", t.x(), t.y())).await;
+        let mut got: BTreeMap<String, u64> = BTreeMap::new();
+        for f in &features {
+            if prop(f, "cluster").is_none() {
+                // A lone point: its own category.
+                let c = text(f, "Crime type").expect("a lone point's category");
+                *got.entry(c).or_insert(0) += 1;
+                continue;
+            }
+            clusters_seen += 1;
+            let mix: BTreeMap<String, u64> = f
+                .properties
+                .as_ref()
+                .unwrap()
+                .keys()
+                .filter_map(|k| k.strip_prefix("count:"))
+                .map(|c| (c.to_owned(), uint(f, &format!("count:{c}")).unwrap()))
+                .collect();
+            let n = uint(f, "point_count").expect("point_count");
+            assert_eq!(mix.values().sum::<u64>(), n, "z{z}: mix of {f:?}");
+            let top = mix
+                .iter()
+                .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+                .map(|(k, _)| k.clone());
+            assert_eq!(text(f, "cat_top"), top, "z{z}: {f:?}");
+            assert_eq!(text(f, "Crime type"), top, "z{z}: {f:?}");
+            for (c, k) in mix {
+                *got.entry(c).or_insert(0) += k;
+            }
+        }
+        assert_eq!(got, brute, "z{z}: categories in tile {t:?}");
+    }
+    assert!(clusters_seen >= 2, "the test saw real clusters");
+}
+
 /// Every property key of the tiles, by layer, over the tiles at `zooms` that hold the
 /// dataset's points (the tiles of each real position of the fixture).
 async fn keys_in_tiles(s: &Server, id: &str, query: &str, zooms: &[u8]) -> Vec<String> {

@@ -464,3 +464,62 @@ async fn basemap_place_names_are_drawn_in_pictures() {
     let away = dark_pixels(&img, (at.0 - 200, at.1), (60, 12));
     assert_eq!(away, 0, "no text where there is no place");
 }
+
+/// At low zoom a cluster is drawn as on the map: its ring in the style's colour of its
+/// commonest category. 30 points a few metres apart, 20 of them Noise and 10 Heat, make one
+/// cluster on a picture of the north-east US (zoom ~5); the pixels around it on the
+/// cluster's rim are Noise's colour, none Heat's.
+#[tokio::test]
+async fn a_cluster_is_ringed_in_the_colour_of_its_commonest_category() {
+    let s = Server::start().await;
+    let mut csv = String::from("lon,lat,kind\n");
+    for i in 0..30 {
+        let kind = if i % 3 == 2 { "Heat" } else { "Noise" };
+        let d = f64::from(i) * 0.0001;
+        csv.push_str(&format!("{},{},{kind}\n", -73.97 + d, 40.75 + d));
+    }
+    let file = s.data.write("cluster.csv", csv);
+    let mut req = request("spots", &[file]);
+    req.meta.category = Some("kind".into());
+    s.import(&req);
+    let colours = style_colours(&s).await;
+    let (noise, heat) = (colour_of(&colours, "Noise"), colour_of(&colours, "Heat"));
+    let wide = [-80.0, 35.0, -67.0, 46.0];
+    let q = format!(
+        "bbox={}&width={W}&height={H}",
+        wide.map(|v| v.to_string()).join(",")
+    );
+    let (status, _, bytes) = png(&s, &q).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    let img = decode(&bytes);
+    // The same fit as `project`, over the wide box.
+    let merc = |lon: f64, lat: f64| {
+        let l = f64::to_radians(lat);
+        (
+            (lon + 180.0) / 360.0,
+            0.5 - (l.tan() + 1.0 / l.cos()).ln() / (2.0 * std::f64::consts::PI),
+        )
+    };
+    let ((x0, y0), (x1, y1)) = (merc(wide[0], wide[3]), merc(wide[2], wide[1]));
+    let scale = (f64::from(W) / (x1 - x0)).min(f64::from(H) / (y1 - y0));
+    let (x, y) = merc(-73.9686, 40.7514);
+    let (cx, cy) = (
+        (x - (x0 + x1) / 2.0) * scale + f64::from(W) / 2.0,
+        (y - (y0 + y1) / 2.0) * scale + f64::from(H) / 2.0,
+    );
+    let (mut ring, mut wrong) = (0, 0);
+    for step in 0..72 {
+        let a = f64::from(step) * 5f64.to_radians();
+        for r in [12.5, 13.0, 13.5] {
+            let at = ((cx + r * a.cos()) as u32, (cy + r * a.sin()) as u32);
+            let got = rgb(&img, at);
+            ring += usize::from(near(got, noise));
+            wrong += usize::from(near(got, heat));
+        }
+    }
+    assert!(
+        ring > 150,
+        "{ring} of 216 rim pixels near ({cx:.0}, {cy:.0}) in Noise's colour {noise:?}"
+    );
+    assert_eq!(wrong, 0, "no rim pixel in Heat's colour {heat:?}");
+}
