@@ -257,11 +257,13 @@ fn choropleth_tilejson(base: &str, p: &Parsed) -> Json {
         p.ds.version,
         p.areas.version
     );
-    let attribution: Vec<&str> = [&p.ds.meta.attribution, &p.areas.meta.attribution]
+    let mut attribution: Vec<&str> = [&p.ds.meta.attribution, &p.areas.meta.attribution]
         .into_iter()
         .map(String::as_str)
         .filter(|a| !a.is_empty())
         .collect();
+    // Points and areas often come from the same publisher ("City of Chicago" twice).
+    attribution.dedup();
     json!({
         "tilejson": "3.0.0",
         "name": format!("{} by {}", p.ds.meta.title, p.areas.meta.title),
