@@ -115,20 +115,7 @@ pid=$!
 trap 'kill "$pid" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do curl -sf "http://$HOST:$PORT/collections" > /dev/null && break; sleep 0.2; done
 url_of() { echo "http://$HOST:$PORT/collections/points/aggregate?by=$1-areas&datetime=$MONTH"; }
-cat > "$OUT/result.lua" <<'LUA'
--- One RESULT line per run; non-2xx answers are counted, not hidden.
-local threads = {}
-function setup(thread) table.insert(threads, thread) end
-function init() bad = 0 end
-function response(status) if status ~= 200 then bad = bad + 1 end end
-function done(summary, latency)
-  local n = 0
-  for _, t in ipairs(threads) do n = n + t:get("bad") end
-  io.write(string.format("RESULT rps=%.1f p50_us=%d p99_us=%d non2xx=%d errors=%d\n",
-    summary.requests / (summary.duration / 1e6), latency:percentile(50), latency:percentile(99), n,
-    summary.errors.connect + summary.errors.read + summary.errors.timeout))
-end
-LUA
+cp "$(dirname "$0")/result.lua" "$OUT/result.lua"
 cat > "$OUT/tiles.lua" <<'LUA'
 -- Replays args[2]..line..args[3] for each line of file args[1], round-robin.
 function init(args)

@@ -19,19 +19,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-cat > "$work/result.lua" <<'LUA'
-local threads = {}
-function setup(thread) table.insert(threads, thread) end
-function init() bad = 0 end
-function response(status) if status ~= 200 then bad = bad + 1 end end
-function done(summary, latency)
-  local n = 0
-  for _, t in ipairs(threads) do n = n + t:get("bad") end
-  io.write(string.format("RESULT rps=%.1f p50_us=%d p99_us=%d non2xx=%d errors=%d\n",
-    summary.requests / (summary.duration / 1e6), latency:percentile(50), latency:percentile(99), n,
-    summary.errors.connect + summary.errors.read + summary.errors.timeout))
-end
-LUA
+cp "$(dirname "$0")/result.lua" "$work/result.lua"
 
 servers=("new $NEW $PORT" "base $BASE $((PORT + 1))")
 for s in "${servers[@]}"; do

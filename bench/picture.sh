@@ -61,19 +61,7 @@ function request()
 end
 LUA
 
-cat >"$work/result.lua" <<'LUA'
-local threads = {}
-function setup(thread) table.insert(threads, thread) end
-function init() bad = 0 end
-function response(status) if status ~= 200 then bad = bad + 1 end end
-function done(summary, latency)
-  local n = 0
-  for _, t in ipairs(threads) do n = n + t:get("bad") end
-  io.write(string.format("RESULT rps=%.2f p50_us=%d p99_us=%d non2xx=%d errors=%d\n",
-    summary.requests / (summary.duration / 1e6), latency:percentile(50), latency:percentile(99), n,
-    summary.errors.connect + summary.errors.read + summary.errors.timeout))
-end
-LUA
+cp "$(dirname "$0")/result.lua" "$work/result.lua"
 # The views script takes response() and done() from result.lua (its setup/init are its own).
 sed -n '/^function response/,$p' "$work/result.lua" >>"$work/views.lua"
 one="$base/maps/bench.png?width=1280&height=800&bbox=$w,$s,$e,$n"
