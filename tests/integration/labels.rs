@@ -122,3 +122,53 @@ async fn every_community_area_name_appears_once_per_zoom_inside_its_area() {
         assert!(missing.is_empty(), "z{z}: names missing: {missing:?}");
     }
 }
+
+/// Names as the world writes them (Polish, Japanese, emoji) come back byte for byte in
+/// the label layer, each once, in the tile that holds its area.
+#[tokio::test(flavor = "multi_thread")]
+async fn non_ascii_area_names_are_labelled_unchanged() {
+    let s = Server::start().await;
+    let names = ["Kraków", "東京", "Centrum 🏙️"];
+    let features: Vec<String> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let w = 19.90 + 0.05 * i as f64;
+            let (e, so, n) = (w + 0.04, 50.03, 50.08);
+            format!(
+                r#"{{"type":"Feature","properties":{{"name":"{name}"}},"geometry":{{"type":"Polygon","coordinates":[[[{w},{so}],[{e},{so}],[{e},{n}],[{w},{n}],[{w},{so}]]]}}}}"#
+            )
+        })
+        .collect();
+    let file = s.data.write(
+        "areas.geojson",
+        format!(
+            r#"{{"type":"FeatureCollection","features":[{}]}}"#,
+            features.join(",")
+        ),
+    );
+    let mut req = request("areas", &[file]);
+    req.meta.kind = tessera::model::DatasetKind::Boundaries;
+    s.import(&req);
+    let z = 9;
+    let t = tile_of(19.95, 50.05, z).unwrap();
+    let tile = tile_layers(&s, &format!("/tiles/areas/{z}/{}/{}.mvt", t.x(), t.y()))
+        .await
+        .expect("a tile over the areas");
+    let labels = tile
+        .iter()
+        .find(|l| l.name == "areas_labels")
+        .expect("a label layer");
+    let mut got: Vec<String> = labels
+        .features
+        .iter()
+        .map(|f| match f.properties.as_ref().unwrap().get("name") {
+            Some(Value::String(n)) => n.clone(),
+            other => panic!("label without a name: {other:?}"),
+        })
+        .collect();
+    got.sort();
+    let mut want: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    want.sort();
+    assert_eq!(got, want);
+}
