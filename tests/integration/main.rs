@@ -9,6 +9,7 @@ mod archives;
 mod bake;
 mod basemap;
 mod cli;
+mod cluster;
 mod crash;
 mod dashboards;
 mod details;
