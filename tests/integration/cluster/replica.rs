@@ -1,0 +1,233 @@
+//! Reads on a streaming replica (tests/pg/replica.sh): they move to the primary when
+//! it stops, with no failed request, and come back when it resumes.
+
+use super::*;
+
+/// The streaming replica of `tests/pg/replica.sh`, destroyed when dropped.
+struct Replica {
+    url: String,
+}
+
+fn replica_script(arg: &str) -> Result<String, String> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pg/replica.sh");
+    let out = Command::new("bash")
+        .args([script, arg])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {script}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{script} {arg} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    Ok(stdout.lines().last().unwrap_or("").trim().to_owned())
+}
+
+impl Replica {
+    fn start() -> Self {
+        let url = replica_script("start").unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            url.starts_with("postgresql://") && url.ends_with('/'),
+            "replica URL {url}"
+        );
+        Self { url }
+    }
+
+    async fn run(arg: &'static str) {
+        tokio::task::spawn_blocking(move || replica_script(arg))
+            .await
+            .expect("replica task")
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        if let Err(e) = replica_script("destroy") {
+            eprintln!("{e}");
+        }
+    }
+}
+
+/// Transactions the replica has counted in database `name` (its read snapshots among them).
+fn replica_transactions(replica: &str, name: &str) -> u64 {
+    let sql = format!(
+        "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = '{name}'"
+    );
+    psql(&format!("{replica}postgres"), &sql)
+        .parse()
+        .unwrap_or(0)
+}
+
+async fn health(c: &reqwest::Client, base: &str) -> (u16, Json) {
+    let r = c
+        .get(format!("{base}/health"))
+        .send()
+        .await
+        .expect("GET /health");
+    let status = r.status().as_u16();
+    let text = r.text().await.expect("/health body");
+    let body = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("/health answered {status} with no JSON ({e}): {text}"));
+    (status, body)
+}
+
+/// The `/health` entry of the endpoint with `role`.
+fn endpoint<'a>(h: &'a Json, role: &str) -> &'a Json {
+    h["endpoints"]
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["role"] == role))
+        .unwrap_or_else(|| panic!("no {role} endpoint in /health: {h}"))
+}
+
+fn reads(h: &Json, role: &str) -> u64 {
+    endpoint(h, role)["reads"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no reads counter for the {role} in /health: {h}"))
+}
+
+/// Requests `n` different items pages (different offsets, so no cache answers them).
+async fn distinct_reads(c: &reqwest::Client, base: &str, n: u64, round: u64) {
+    for i in 0..n {
+        let offset = round * 100 + i;
+        get_ok(
+            c,
+            &format!("{base}/collections/ds/items?limit=3&offset={offset}"),
+        )
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_move_off_a_stopped_replica_and_back() {
+    let Some(pg) = pg_server("reads_move_off_a_stopped_replica_and_back") else {
+        return;
+    };
+    let replica = Replica::start();
+    let db = TestDb::create(&pg);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = dir.path().join("v1.csv");
+    write_csv(&csv, 2_000, 31);
+    import_ok(&db.url(), &csv, "ds");
+    // The replica has replayed the import before the server starts.
+    let on_replica = db.url_on(&replica.url);
+    let replayed = wait_until(Duration::from_secs(60), async || {
+        psql_try(
+            &on_replica,
+            "SELECT count(*) FROM tessera.datasets WHERE id = 'ds'",
+        )
+        .is_ok_and(|n| n == "1")
+    })
+    .await;
+    assert!(
+        replayed.is_some(),
+        "the replica did not replay the import within 60 s"
+    );
+
+    let server = Server::start(&db.url(), std::slice::from_ref(&on_replica));
+    let c = client();
+    let (status, h) = health(&c, &server.base).await;
+    assert_eq!(status, 200, "{h}");
+    assert_eq!(h["status"], "ok", "{h}");
+    assert_eq!(h["backend"], "postgresql", "{h}");
+    assert_eq!(h["ready"], true, "{h}");
+    for role in ["primary", "replica"] {
+        let e = endpoint(&h, role);
+        assert_eq!(e["up"], true, "{h}");
+        assert!(e["error"].is_null(), "{h}");
+        let location = e["location"].as_str().expect("location");
+        assert!(!location.contains(":tessera@"), "password shown: {h}");
+    }
+
+    // Reads are the replica's: the server's counter and the replica's own statistics rise.
+    let (before, xacts) = (
+        reads(&h, "replica"),
+        replica_transactions(&replica.url, &db.name),
+    );
+    distinct_reads(&c, &server.base, 30, 0).await;
+    let h = health(&c, &server.base).await.1;
+    assert!(
+        reads(&h, "replica") >= before + 30,
+        "reads not on the replica: {h}"
+    );
+    // An idle PostgreSQL 15 backend reports its statistics only after 10 s.
+    let seen = wait_until(Duration::from_secs(40), async || {
+        replica_transactions(&replica.url, &db.name) >= xacts + 30
+    })
+    .await;
+    assert!(seen.is_some(), "the replica's statistics show no reads");
+
+    // Stopped under load: the primary answers, nothing fails, /health says degraded.
+    let load = Load::start(&server.base, &[2_000]);
+    while load.done() < 30 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Replica::run("stop").await;
+    let mark = load.done();
+    while load.done() < mark + 60 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, h) = health(&c, &server.base).await;
+    assert_eq!(status, 200, "reads are served with the replica down: {h}");
+    assert_eq!(h["status"], "degraded", "{h}");
+    assert_eq!(h["ready"], true, "{h}");
+    assert_eq!(endpoint(&h, "replica")["up"], false, "{h}");
+    assert!(endpoint(&h, "replica")["error"].is_string(), "{h}");
+    assert_eq!(endpoint(&h, "primary")["up"], true, "{h}");
+    let on_primary = reads(&h, "primary");
+    distinct_reads(&c, &server.base, 10, 1).await;
+    let h = health(&c, &server.base).await.1;
+    assert!(
+        reads(&h, "primary") >= on_primary + 10,
+        "reads not on the primary: {h}"
+    );
+
+    // Back: within a few seconds /health says so and the reads return to it.
+    Replica::run("resume").await;
+    let back = wait_until(Duration::from_secs(20), async || {
+        let (status, h) = health(&c, &server.base).await;
+        status == 200 && h["status"] == "ok" && endpoint(&h, "replica")["up"] == true
+    })
+    .await;
+    let back = back.unwrap_or_else(|| {
+        panic!(
+            "the resumed replica is not up in /health after 20 s; server log:\n{}",
+            server.log_tail()
+        )
+    });
+    eprintln!("/health saw the resumed replica up {back:?} after it started");
+    let (before, xacts) = (
+        reads(&health(&c, &server.base).await.1, "replica"),
+        replica_transactions(&replica.url, &db.name),
+    );
+    distinct_reads(&c, &server.base, 30, 2).await;
+    let h = health(&c, &server.base).await.1;
+    assert!(
+        reads(&h, "replica") >= before + 30,
+        "reads did not return to the replica: {h}"
+    );
+    let seen = wait_until(Duration::from_secs(40), async || {
+        replica_transactions(&replica.url, &db.name) >= xacts + 30
+    })
+    .await;
+    assert!(
+        seen.is_some(),
+        "the resumed replica's statistics show no reads"
+    );
+
+    let (done, failures) = load.finish().await;
+    eprintln!("{done} requests answered while the replica stopped and resumed");
+    assert!(
+        failures.is_empty(),
+        "{} requests failed while the replica stopped and resumed, first: {:?}; server log:\n{}",
+        failures.len(),
+        &failures[..failures.len().min(5)],
+        server.log_tail()
+    );
+    drop(server);
+    drop(db);
+    drop(replica);
+}
