@@ -3,10 +3,17 @@
 # tests/pg/setup.sh starts), for the replica tests in tests/integration/cluster.rs.
 #
 #   tests/pg/replica.sh start     fresh base backup (pg_basebackup -R) and start; prints the URL
-#   tests/pg/replica.sh stop      fast shutdown (sessions are cut, as when a replica goes away)
+#   tests/pg/replica.sh stop [fast|immediate]
+#                                 fast shutdown (sessions are cut, as when a replica is taken
+#                                 away), or immediate (as in a crash: no goodbye to clients)
 #   tests/pg/replica.sh resume    start the stopped replica again (it catches up by streaming)
 #   tests/pg/replica.sh destroy   stop and remove its data directory
 #   tests/pg/replica.sh status    print running/stopped/absent
+#   tests/pg/replica.sh log       print the end of the replica's log
+#
+# The replica streams through a replication slot (tessera_test_replica_PORT) so that the
+# primary keeps the WAL it has not received yet, even under heavy writes or while it is
+# stopped; destroy drops the slot (a slot left behind would keep WAL on the primary).
 #
 # Run as root (it runs PostgreSQL as user postgres) or as postgres. The primary needs
 # replication connections from 127.0.0.1 for the tessera role (Debian's default pg_hba
@@ -23,6 +30,7 @@ log=$base/postgres.log
 bin=/usr/lib/postgresql/15/bin
 export PGPASSWORD=${PGPASSWORD:-tessera}
 url="postgresql://tessera:$PGPASSWORD@127.0.0.1:$port/"
+slot=tessera_test_replica_$port
 
 # Runs a command as postgres (the data directory's owner); PGPASSWORD goes along.
 as_pg() {
@@ -85,6 +93,7 @@ destroy() {
     as_pg "$bin/pg_ctl" -D "$data" -m immediate -w stop >/dev/null
   fi
   rm -rf "$base"
+  primary_sql "SELECT pg_drop_replication_slot('$slot') FROM pg_replication_slots WHERE slot_name = '$slot'" >/dev/null
 }
 
 case ${1:-} in
@@ -98,15 +107,18 @@ case ${1:-} in
     mkdir -p "$base"
     chown postgres:postgres "$base" 2>/dev/null || true
     chmod 700 "$base"
-    # -R writes standby.signal and primary_conninfo (with the password given here).
-    as_pg pg_basebackup -h 127.0.0.1 -p "$primary_port" -U tessera -D "$data" -R -X stream -c fast
+    # -R writes standby.signal, primary_conninfo (with the password given here) and
+    # primary_slot_name; -C creates the slot.
+    as_pg pg_basebackup -h 127.0.0.1 -p "$primary_port" -U tessera -D "$data" -R -X stream -c fast -C -S "$slot"
     write_config
     start_server
     echo "$url"
     ;;
   stop)
+    mode=${2:-fast}
+    case $mode in fast | immediate) ;; *) echo "stop mode must be fast or immediate, not $mode" >&2; exit 2 ;; esac
     if running; then
-      as_pg "$bin/pg_ctl" -D "$data" -m fast -w -t 60 stop >/dev/null
+      as_pg "$bin/pg_ctl" -D "$data" -m "$mode" -w -t 60 stop >/dev/null
     fi
     ;;
   resume)
@@ -117,11 +129,14 @@ case ${1:-} in
   destroy)
     destroy
     ;;
+  log)
+    tail -n 40 "$log" 2>/dev/null || echo "no replica log at $log"
+    ;;
   status)
     if running; then echo running; elif [ -d "$data" ]; then echo stopped; else echo absent; fi
     ;;
   *)
-    echo "usage: $0 start|stop|resume|destroy|status" >&2
+    echo "usage: $0 start|stop [fast|immediate]|resume|destroy|status|log" >&2
     exit 2
     ;;
 esac

@@ -18,6 +18,26 @@ fn stray_tables(db: &str) -> String {
     )
 }
 
+/// When in an import to kill it.
+enum Moment {
+    /// At a seeded place between these fractions of a whole import's time.
+    Time(f64, f64),
+    /// Once the server has received this share of the rows.
+    Copied(f64),
+    /// Once the new version is visible in the catalog table.
+    Committed,
+}
+
+/// Rows the server has received in a COPY into this database now (0 when none runs).
+fn copied(db: &str) -> u64 {
+    psql(
+        db,
+        "SELECT coalesce(max(tuples_processed), 0) FROM pg_stat_progress_copy WHERE datname = current_database()",
+    )
+    .parse()
+    .unwrap_or(0)
+}
+
 /// Waits (up to 60 s) until no other session of database `url` is in a transaction,
 /// twice in a row: a killed importer's transaction has then ended, one way or the other.
 async fn settle(url: &str, what: &str) {
@@ -69,33 +89,44 @@ async fn a_killed_importer_leaves_the_previous_version() {
     assert_eq!(before.count, 2_000);
 
     let mut rng = Rng(0x5EED_0010);
-    // Two rounds each early (reading, creating the table), in the COPY, and late (index,
-    // switch, commit); each at a seeded place within its band.
-    // Two kills each early (reading the file, creating the table), in the COPY, and
-    // late (index, switch), each at a seeded place in its band; then two right after the
-    // commit is visible (the retired table is still there, for the next start to drop).
-    let bands = [
-        (0.0, 0.15),
-        (0.0, 0.15),
-        (0.3, 0.6),
-        (0.3, 0.6),
-        (0.65, 0.9),
-        (0.65, 0.9),
+    // Kills at seeded moments: two early (reading the file, creating the table) and two
+    // late (index, switch) as fractions of a whole import's time; two in the COPY, once
+    // the server has taken a seeded share of the rows; two once the new version is in
+    // `tessera.datasets` (its retired table is left for a later start to drop).
+    let moments = [
+        Moment::Time(0.0, 0.15),
+        Moment::Time(0.0, 0.15),
+        Moment::Copied(0.1 + 0.8 * rng.unit()),
+        Moment::Copied(0.1 + 0.8 * rng.unit()),
+        Moment::Time(0.65, 0.9),
+        Moment::Time(0.65, 0.9),
+        Moment::Committed,
+        Moment::Committed,
     ];
-    let rounds = bands.iter().map(|&b| Some(b)).chain([None, None]);
     let (mut kills, mut kept, mut in_copy) = (0, 0, 0);
-    for (round, band) in rounds.enumerate() {
+    for (round, moment) in moments.iter().enumerate() {
         let old = stored(&url).0;
         let mut child = import_cmd(&url, &big, "ds").spawn().expect("spawn import");
-        let moment = match band {
-            Some((lo, hi)) => {
+        let t = Instant::now();
+        let limit = Duration::from_secs(300);
+        let moment = match *moment {
+            Moment::Time(lo, hi) => {
                 let delay = full.mul_f64(lo + (hi - lo) * rng.unit());
                 tokio::time::sleep(delay).await;
                 format!("after {delay:?} of {full:?}")
             }
-            None => {
-                let t = Instant::now();
-                while stored(&url).0 == old && t.elapsed() < Duration::from_secs(300) {
+            Moment::Copied(share) => {
+                let rows = (share * BIG_ROWS as f64) as u64;
+                while copied(&url) < rows
+                    && child.try_wait().expect("try_wait").is_none()
+                    && t.elapsed() < limit
+                {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                format!("once the server had {rows} rows of the COPY")
+            }
+            Moment::Committed => {
+                while stored(&url).0 == old && t.elapsed() < limit {
                     tokio::time::sleep(Duration::from_millis(2)).await;
                 }
                 "once the new version was in tessera.datasets".to_owned()
@@ -138,7 +169,7 @@ async fn a_killed_importer_leaves_the_previous_version() {
             );
             assert_ne!(now.version, before.version, "{what}: new data, old version");
         }
-        if band.is_none() {
+        if moment.starts_with("once the new") {
             assert!(!previous, "{what}: the committed version is not served");
         }
         kills += u32::from(killed);
@@ -164,7 +195,7 @@ async fn a_killed_importer_leaves_the_previous_version() {
     }
     eprintln!(
         "{kills} of {} importers killed while running: {kept} before their commit, {in_copy} in the COPY",
-        bands.len() + 2
+        moments.len()
     );
     assert!(
         kills >= 4,

@@ -8,10 +8,12 @@ struct Replica {
     url: String,
 }
 
-fn replica_script(arg: &str) -> Result<String, String> {
+fn replica_script(args: &[&str]) -> Result<String, String> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pg/replica.sh");
+    let arg = args.join(" ");
     let out = Command::new("bash")
-        .args([script, arg])
+        .arg(script)
+        .args(args)
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("cannot run {script}: {e}"))?;
@@ -23,12 +25,16 @@ fn replica_script(arg: &str) -> Result<String, String> {
         ));
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
-    Ok(stdout.lines().last().unwrap_or("").trim().to_owned())
+    Ok(if arg == "log" {
+        stdout.into_owned()
+    } else {
+        stdout.lines().last().unwrap_or("").trim().to_owned()
+    })
 }
 
 impl Replica {
     fn start() -> Self {
-        let url = replica_script("start").unwrap_or_else(|e| panic!("{e}"));
+        let url = replica_script(&["start"]).unwrap_or_else(|e| panic!("{e}"));
         assert!(
             url.starts_with("postgresql://") && url.ends_with('/'),
             "replica URL {url}"
@@ -36,8 +42,8 @@ impl Replica {
         Self { url }
     }
 
-    async fn run(arg: &'static str) {
-        tokio::task::spawn_blocking(move || replica_script(arg))
+    async fn run(args: &'static [&'static str]) {
+        tokio::task::spawn_blocking(move || replica_script(args))
             .await
             .expect("replica task")
             .unwrap_or_else(|e| panic!("{e}"));
@@ -46,7 +52,7 @@ impl Replica {
 
 impl Drop for Replica {
     fn drop(&mut self) {
-        if let Err(e) = replica_script("destroy") {
+        if let Err(e) = replica_script(&["destroy"]) {
             eprintln!("{e}");
         }
     }
@@ -114,18 +120,25 @@ async fn reads_move_off_a_stopped_replica_and_back() {
     import_ok(&db.url(), &csv, "ds");
     // The replica has replayed the import before the server starts.
     let on_replica = db.url_on(&replica.url);
-    let replayed = wait_until(Duration::from_secs(60), async || {
-        psql_try(
+    let mut last = Err(String::new());
+    let replayed = wait_until(Duration::from_secs(120), async || {
+        last = psql_try(
             &on_replica,
             "SELECT count(*) FROM tessera.datasets WHERE id = 'ds'",
-        )
-        .is_ok_and(|n| n == "1")
+        );
+        last.as_deref() == Ok("1")
     })
     .await;
-    assert!(
-        replayed.is_some(),
-        "the replica did not replay the import within 60 s"
-    );
+    if replayed.is_none() {
+        let lag = psql_try(
+            &format!("{pg}postgres"),
+            "SELECT string_agg(format('%s %s sent %s replayed %s of %s', client_port, state, sent_lsn, replay_lsn, pg_current_wal_lsn()), '; ') FROM pg_stat_replication",
+        );
+        let log = replica_script(&["log"]).unwrap_or_else(|e| e);
+        panic!(
+            "the replica did not replay the import within 120 s (last answer {last:?}); replication: {lag:?}; replica log:\n{log}"
+        );
+    }
 
     let server = Server::start(&db.url(), std::slice::from_ref(&on_replica));
     let c = client();
@@ -160,63 +173,73 @@ async fn reads_move_off_a_stopped_replica_and_back() {
     .await;
     assert!(seen.is_some(), "the replica's statistics show no reads");
 
-    // Stopped under load: the primary answers, nothing fails, /health says degraded.
+    // Stopped under load, by a clean shutdown and then as in a crash: the primary
+    // answers, nothing fails, /health says degraded; resumed, it takes the reads again.
     let load = Load::start(&server.base, &[2_000]);
     while load.done() < 30 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Replica::run("stop").await;
-    let mark = load.done();
-    while load.done() < mark + 60 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let (status, h) = health(&c, &server.base).await;
-    assert_eq!(status, 200, "reads are served with the replica down: {h}");
-    assert_eq!(h["status"], "degraded", "{h}");
-    assert_eq!(h["ready"], true, "{h}");
-    assert_eq!(endpoint(&h, "replica")["up"], false, "{h}");
-    assert!(endpoint(&h, "replica")["error"].is_string(), "{h}");
-    assert_eq!(endpoint(&h, "primary")["up"], true, "{h}");
-    let on_primary = reads(&h, "primary");
-    distinct_reads(&c, &server.base, 10, 1).await;
-    let h = health(&c, &server.base).await.1;
-    assert!(
-        reads(&h, "primary") >= on_primary + 10,
-        "reads not on the primary: {h}"
-    );
-
-    // Back: within a few seconds /health says so and the reads return to it.
-    Replica::run("resume").await;
-    let back = wait_until(Duration::from_secs(20), async || {
+    let stops: [&[&str]; 2] = [&["stop", "fast"], &["stop", "immediate"]];
+    for (round, stop) in (0u64..).zip(stops) {
+        let how = stop[1];
+        Replica::run(stop).await;
+        let mark = load.done();
+        while load.done() < mark + 60 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let (status, h) = health(&c, &server.base).await;
-        status == 200 && h["status"] == "ok" && endpoint(&h, "replica")["up"] == true
-    })
-    .await;
-    let back = back.unwrap_or_else(|| {
+        assert_eq!(
+            status, 200,
+            "{how} stop: reads are served with the replica down: {h}"
+        );
+        assert_eq!(h["status"], "degraded", "{how} stop: {h}");
+        assert_eq!(h["ready"], true, "{h}");
+        assert_eq!(endpoint(&h, "replica")["up"], false, "{how} stop: {h}");
+        assert!(endpoint(&h, "replica")["error"].is_string(), "{h}");
+        assert_eq!(endpoint(&h, "primary")["up"], true, "{h}");
+        let on_primary = reads(&h, "primary");
+        distinct_reads(&c, &server.base, 10, 1 + 2 * round).await;
+        let h = health(&c, &server.base).await.1;
+        assert!(
+            reads(&h, "primary") >= on_primary + 10,
+            "{how} stop: reads not on the primary: {h}"
+        );
+
+        // Back: within a few seconds /health says so and the reads return to it.
+        Replica::run(&["resume"]).await;
+        let back = wait_until(Duration::from_secs(20), async || {
+            let (status, h) = health(&c, &server.base).await;
+            status == 200 && h["status"] == "ok" && endpoint(&h, "replica")["up"] == true
+        })
+        .await;
+        let back = back.unwrap_or_else(|| {
         panic!(
-            "the resumed replica is not up in /health after 20 s; server log:\n{}",
+            "after the {how} stop the resumed replica is not up in /health after 20 s; server log:\n{}",
             server.log_tail()
         )
     });
-    eprintln!("/health saw the resumed replica up {back:?} after it started");
-    let (before, xacts) = (
-        reads(&health(&c, &server.base).await.1, "replica"),
-        replica_transactions(&replica.url, &db.name),
-    );
-    distinct_reads(&c, &server.base, 30, 2).await;
-    let h = health(&c, &server.base).await.1;
-    assert!(
-        reads(&h, "replica") >= before + 30,
-        "reads did not return to the replica: {h}"
-    );
-    let seen = wait_until(Duration::from_secs(40), async || {
-        replica_transactions(&replica.url, &db.name) >= xacts + 30
-    })
-    .await;
-    assert!(
-        seen.is_some(),
-        "the resumed replica's statistics show no reads"
-    );
+        eprintln!(
+            "after the {how} stop /health saw the resumed replica up {back:?} after it started"
+        );
+        let (before, xacts) = (
+            reads(&health(&c, &server.base).await.1, "replica"),
+            replica_transactions(&replica.url, &db.name),
+        );
+        distinct_reads(&c, &server.base, 30, 2 + 2 * round).await;
+        let h = health(&c, &server.base).await.1;
+        assert!(
+            reads(&h, "replica") >= before + 30,
+            "{how} stop: reads did not return to the replica: {h}"
+        );
+        let seen = wait_until(Duration::from_secs(40), async || {
+            replica_transactions(&replica.url, &db.name) >= xacts + 30
+        })
+        .await;
+        assert!(
+            seen.is_some(),
+            "{how} stop: the resumed replica's statistics show no reads"
+        );
+    }
 
     let (done, failures) = load.finish().await;
     eprintln!("{done} requests answered while the replica stopped and resumed");
