@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{Client, Row};
 
 /// Starts a read transaction on `endpoint`; `None` if its data is older than `need`.
@@ -253,7 +253,9 @@ fn order_by(ds: &DatasetInfo, q: &Query) -> String {
     format!(" ORDER BY {}", keys.join(", "))
 }
 
-const FIXED: &str = "fid, src, minx, miny, maxx, maxy, geom, t0, t1";
+/// `geom` goes out as ISO WKB (`bytea`): a result column of PostGIS's own type would make
+/// the client look the type up on the same connection, behind the rows it waits for.
+const FIXED: &str = "fid, src, minx, miny, maxx, maxy, ST_AsBinary(geom), t0, t1";
 
 fn select_list(ds: &DatasetInfo) -> String {
     let mut s = String::from(FIXED);
@@ -261,44 +263,6 @@ fn select_list(ds: &DatasetInfo) -> String {
         s.push_str(&format!(", c{i}"));
     }
     s
-}
-
-/// The raw bytes of a `geometry` value: PostGIS sends EWKB in binary mode.
-struct Ewkb(Vec<u8>);
-
-impl<'a> FromSql<'a> for Ewkb {
-    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
-        Ok(Ewkb(raw.to_vec()))
-    }
-    fn accepts(ty: &Type) -> bool {
-        ty.name() == "geometry"
-    }
-}
-
-/// EWKB to ISO WKB: drops the SRID (always 4326 here) from the top-level header.
-pub(super) fn ewkb_to_wkb(mut b: Vec<u8>) -> Vec<u8> {
-    const SRID_FLAG: u32 = 0x2000_0000;
-    if b.len() < 9 {
-        return b;
-    }
-    let le = b[0] == 1;
-    let word: [u8; 4] = b[1..5].try_into().expect("4 bytes");
-    let ty = if le {
-        u32::from_le_bytes(word)
-    } else {
-        u32::from_be_bytes(word)
-    };
-    if ty & SRID_FLAG != 0 {
-        let plain = ty & !SRID_FLAG;
-        let word = if le {
-            plain.to_le_bytes()
-        } else {
-            plain.to_be_bytes()
-        };
-        b[1..5].copy_from_slice(&word);
-        b.drain(5..9);
-    }
-    b
 }
 
 fn bad_row(e: impl std::fmt::Display) -> StoreError {
@@ -360,8 +324,7 @@ fn decode(r: &Row, ds: &DatasetInfo) -> Result<StoredFeature, StoreError> {
                 max_x: r.try_get(4).map_err(bad_row)?,
                 max_y: r.try_get(5).map_err(bad_row)?,
             };
-            let raw: Option<Ewkb> = r.try_get(6).map_err(bad_row)?;
-            let wkb_bytes = raw.map(|e| ewkb_to_wkb(e.0));
+            let wkb_bytes: Option<Vec<u8>> = r.try_get(6).map_err(bad_row)?;
             // Points are stored as PostGIS points (for the index and for other tools) but
             // read from their exact bounds, as SQLite stores them.
             let is_point = wkb_bytes.as_ref().is_none_or(|b| {
