@@ -25,6 +25,9 @@ pub enum StoreError {
     /// as the backend's own error, so nothing above `store/` names the database crate.
     #[error("database error: {0}")]
     Db(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// No database server answered (PostgreSQL: the primary and every replica).
+    #[error("the database does not answer: {0}")]
+    Unavailable(String),
     #[error("catalog file {path}: {message}")]
     Open { path: PathBuf, message: String },
     #[error("dataset `{0}` not found")]

@@ -99,16 +99,14 @@ impl PgCatalog {
             let primary = primary.clone();
             bridge.run(async move {
                 let client = primary
-                    .client()
+                    .connect()
                     .await
                     .map_err(|e| open_error(&primary, &e))?;
                 prepare_schema(&client)
                     .await
                     .map_err(|e| open_error(&primary, &e))?;
                 db::drop_orphans(&client).await?;
-                let stamp = db::read_stamp(&client).await?;
-                primary.give_back(client);
-                Ok(stamp)
+                db::read_stamp(&client).await
             })?
         };
         let catalog = Self {
@@ -154,7 +152,7 @@ impl PgCatalog {
 
     /// A read transaction on the first endpoint that answers and is at least as new as
     /// the adopted stamp.
-    fn begin_read(&self) -> Result<(Arc<Endpoint>, Client), StoreError> {
+    fn begin_read(&self) -> Result<(Arc<Endpoint>, endpoint::Pooled), StoreError> {
         let need = self.stamp.load(Ordering::Acquire);
         let mut last_error = None;
         for endpoint in self.read_order() {
@@ -177,10 +175,8 @@ impl PgCatalog {
                 }
             }
         }
-        Err(StoreError::Db(
-            last_error
-                .unwrap_or_else(|| "no PostgreSQL server answered".into())
-                .into(),
+        Err(StoreError::Unavailable(
+            last_error.unwrap_or_else(|| "no PostgreSQL server answered".into()),
         ))
     }
 }
@@ -241,10 +237,8 @@ impl Catalog for PgCatalog {
         let primary = self.primary.clone();
         let id = id.as_str().to_owned();
         let answer = self.bridge.run(async move {
-            let client = primary.client().await?;
-            let answer = db::delete(&client, &id).await;
-            primary.give_back(client);
-            Ok(answer?)
+            let client = primary.connect().await?;
+            db::delete(&client, &id).await
         })?;
         if let Some(stamp) = answer {
             self.adopt(stamp);

@@ -4,7 +4,7 @@
 
 use super::bridge;
 use super::db::{describe, is_connection_error};
-use super::endpoint::Endpoint;
+use super::endpoint::{Endpoint, Pooled};
 use super::{PgCatalog, StoreError};
 use crate::model::{Bounds, DatasetId, DatasetInfo, FieldType, TimeRange, Value};
 use crate::store::histogram::{self, BucketKey};
@@ -15,19 +15,19 @@ use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use tokio_postgres::Row;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
-use tokio_postgres::{Client, Row};
 
 /// Starts a read transaction on `endpoint`; `None` if its data is older than `need`.
-pub(super) async fn begin(endpoint: &Endpoint, need: i64) -> Result<Option<Client>, String> {
+pub(super) async fn begin(endpoint: &Endpoint, need: i64) -> Result<Option<Pooled>, String> {
     // A pooled connection may have been closed by the server since: one fresh retry.
     for attempt in 0..2 {
         let client = if attempt == 0 {
             endpoint.client().await
         } else {
-            endpoint.connect().await
+            endpoint.fresh().await
         };
-        let client = client.map_err(|e| describe(&e))?;
+        let client = client?;
         let answer = client
             .simple_query(
                 "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT stamp FROM tessera.state",
@@ -373,7 +373,7 @@ pub(super) fn parse_info(id: &str, json: &str) -> Result<DatasetInfo, StoreError
 /// before a read has delivered anything.
 struct Conn {
     endpoint: Arc<Endpoint>,
-    client: Arc<Client>,
+    client: Arc<Pooled>,
 }
 
 pub struct PgSnapshot<'a> {
@@ -386,7 +386,7 @@ pub struct PgSnapshot<'a> {
 }
 
 impl<'a> PgSnapshot<'a> {
-    pub(super) fn new(catalog: &'a PgCatalog, endpoint: Arc<Endpoint>, client: Client) -> Self {
+    pub(super) fn new(catalog: &'a PgCatalog, endpoint: Arc<Endpoint>, client: Pooled) -> Self {
         Self {
             catalog,
             conn: Mutex::new(Some(Conn {
@@ -398,7 +398,7 @@ impl<'a> PgSnapshot<'a> {
         }
     }
 
-    fn client(&self) -> Result<Arc<Client>, StoreError> {
+    fn client(&self) -> Result<Arc<Pooled>, StoreError> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         conn.as_ref()
             .map(|c| c.client.clone())
@@ -462,7 +462,10 @@ impl<'a> PgSnapshot<'a> {
                 tokio::sync::mpsc::channel::<Result<Vec<Row>, tokio_postgres::Error>>(4);
             self.catalog.bridge.handle().spawn(async move {
                 let typed = params.iter().map(|p| (p as &(dyn ToSql + Sync), p.ty()));
-                let stream = match client.query_typed_raw(&text, typed).await {
+                let stream = client.query_typed_raw(&text, typed).await;
+                // The rows come without the client: let the snapshot's end have it back.
+                drop(client);
+                let stream = match stream {
                     Ok(s) => s,
                     Err(e) => {
                         let _ = tx.send(Err(e)).await;
