@@ -102,9 +102,17 @@ impl PgCatalog {
                     .connect()
                     .await
                     .map_err(|e| open_error(&primary, &e))?;
-                prepare_schema(&client)
+                let version = prepare_schema(&client)
                     .await
                     .map_err(|e| open_error(&primary, &e))?;
+                if version > SCHEMA_VERSION {
+                    return Err(StoreError::Open {
+                        path: primary.shown.clone().into(),
+                        message: format!(
+                            "the catalog's schema is version {version}, written by a newer Tessera (this one knows up to {SCHEMA_VERSION}); upgrade Tessera"
+                        ),
+                    });
+                }
                 db::drop_orphans(&client).await?;
                 db::read_stamp(&client).await
             })?
@@ -189,7 +197,8 @@ fn open_error(endpoint: &Endpoint, e: &tokio_postgres::Error) -> StoreError {
 }
 
 /// Creates or upgrades the schema; serialised across processes by an advisory lock.
-async fn prepare_schema(client: &Client) -> Result<(), tokio_postgres::Error> {
+/// Answers the schema version the database holds.
+async fn prepare_schema(client: &Client) -> Result<i64, tokio_postgres::Error> {
     let has_postgis = client
         .query_opt("SELECT 1 FROM pg_extension WHERE extname = 'postgis'", &[])
         .await?
@@ -205,7 +214,12 @@ async fn prepare_schema(client: &Client) -> Result<(), tokio_postgres::Error> {
              INSERT INTO tessera.meta VALUES ('schema', {SCHEMA_VERSION}) ON CONFLICT DO NOTHING;
              COMMIT;"
         ))
-        .await
+        .await?;
+    let found: i64 = client
+        .query_one("SELECT value FROM tessera.meta WHERE key = 'schema'", &[])
+        .await?
+        .get(0);
+    Ok(found)
 }
 
 /// Keeps `stamp` at the primary's: listens for `NOTIFY tessera_changes` and also asks
@@ -248,6 +262,18 @@ impl Catalog for PgCatalog {
 
     fn data_stamp(&self) -> Result<i64, StoreError> {
         Ok(self.stamp.load(Ordering::Acquire))
+    }
+
+    fn catch_up(&self) -> Result<bool, StoreError> {
+        let primary = self.primary.clone();
+        let seen = self.bridge.run(async move {
+            let client = primary.client().await.map_err(StoreError::Unavailable)?;
+            let stamp = db::read_stamp(&client).await;
+            primary.give_back(client);
+            stamp
+        })?;
+        let before = self.stamp.fetch_max(seen, Ordering::AcqRel);
+        Ok(seen > before)
     }
 
     fn health(&self) -> BackendHealth {
