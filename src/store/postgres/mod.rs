@@ -7,6 +7,7 @@
 //! `retired` (tables of replaced versions, dropped after a grace period so that readers
 //! still on the old version finish), and `state.stamp`, a counter every commit raises and
 //! announces with `NOTIFY tessera_changes`. Table names are built only from integers.
+//! Schema `tessera_data` has a view per dataset with the fields' own names ([`views`]).
 //!
 //! An import fills its new table inside one transaction that also switches `datasets`, so
 //! readers see the old or the new version, and a killed importer leaves nothing behind
@@ -23,6 +24,7 @@ mod copy;
 mod db;
 mod endpoint;
 mod read;
+mod views;
 mod writer;
 
 use super::{BackendHealth, Catalog, DatasetWriter, Snapshot, StoreError, WriteMode};
@@ -48,6 +50,7 @@ const SCHEMA_VERSION: i64 = 1;
 
 const SCHEMA: &str = "
 CREATE SCHEMA IF NOT EXISTS tessera;
+CREATE SCHEMA IF NOT EXISTS tessera_data;
 CREATE TABLE IF NOT EXISTS tessera.meta (key text PRIMARY KEY, value bigint NOT NULL);
 CREATE TABLE IF NOT EXISTS tessera.datasets (
     id text PRIMARY KEY,
