@@ -81,6 +81,12 @@ impl<'c> PgWriter<'c> {
         let (client, current) = catalog.bridge.run(async move {
             // A connection of its own: it holds the transaction for the whole import.
             let client = primary.connect().await?;
+            // A killed importer is noticed during a long statement (an index build) too,
+            // not only at its end, so its lock and table go at once (PostgreSQL 14+; older
+            // servers refuse the setting, which only costs that promptness).
+            let _ = client
+                .batch_execute("SET client_connection_check_interval = '1s'")
+                .await;
             let current = load_current(&client, &key).await?;
             Ok((client, current))
         })?;
