@@ -78,6 +78,7 @@ pub struct PgCatalog {
     stamp: Arc<AtomicI64>,
     /// Where the next read starts among the replicas.
     next_replica: AtomicUsize,
+    meta: read::MetaCache,
 }
 
 impl std::fmt::Debug for PgCatalog {
@@ -126,6 +127,7 @@ impl PgCatalog {
             replicas,
             stamp: Arc::new(AtomicI64::new(stamp)),
             next_replica: AtomicUsize::new(0),
+            meta: read::MetaCache::default(),
         };
         catalog.bridge.handle().spawn(follow_changes(
             catalog.primary.clone(),
@@ -163,7 +165,7 @@ impl PgCatalog {
 
     /// A read transaction on the first endpoint that answers and is at least as new as
     /// the adopted stamp.
-    fn begin_read(&self) -> Result<(Arc<Endpoint>, endpoint::Pooled), StoreError> {
+    fn begin_read(&self) -> Result<(Arc<Endpoint>, endpoint::Pooled, i64), StoreError> {
         let need = self.stamp.load(Ordering::Acquire);
         let mut last_error = None;
         for endpoint in self.read_order() {
@@ -172,9 +174,9 @@ impl PgCatalog {
                 .bridge
                 .run(async move { Ok(read::begin(&ep, need).await) })?;
             match answer {
-                Ok(Some(client)) => {
+                Ok(Some((client, stamp))) => {
                     endpoint.reads.fetch_add(1, Ordering::Relaxed);
-                    return Ok((endpoint, client));
+                    return Ok((endpoint, client, stamp));
                 }
                 // Behind this process's stamp: not down, just not yet usable.
                 Ok(None) => continue,
@@ -238,8 +240,10 @@ async fn follow_changes(primary: Arc<Endpoint>, stamp: Arc<AtomicI64>) {
 
 impl Catalog for PgCatalog {
     fn snapshot(&self) -> Result<Box<dyn Snapshot + '_>, StoreError> {
-        let (endpoint, client) = self.begin_read()?;
-        Ok(Box::new(read::PgSnapshot::new(self, endpoint, client)))
+        let (endpoint, client, stamp) = self.begin_read()?;
+        Ok(Box::new(read::PgSnapshot::new(
+            self, endpoint, client, stamp,
+        )))
     }
 
     fn writer(

@@ -18,8 +18,9 @@ use std::sync::{Arc, Mutex};
 use tokio_postgres::Row;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
-/// Starts a read transaction on `endpoint`; `None` if its data is older than `need`.
-pub(super) async fn begin(endpoint: &Endpoint, need: i64) -> Result<Option<Pooled>, String> {
+/// Starts a read transaction on `endpoint`: the connection and the stamp its data is at;
+/// `None` if that is older than `need`.
+pub(super) async fn begin(endpoint: &Endpoint, need: i64) -> Result<Option<(Pooled, i64)>, String> {
     // A pooled connection may have been closed by the server since: one fresh retry.
     for attempt in 0..2 {
         let client = if attempt == 0 {
@@ -42,8 +43,8 @@ pub(super) async fn begin(endpoint: &Endpoint, need: i64) -> Result<Option<Poole
                     _ => None,
                 });
                 endpoint.mark_up();
-                if stamp.is_some_and(|s| s >= need) {
-                    return Ok(Some(client));
+                if let Some(stamp) = stamp.filter(|s| *s >= need) {
+                    return Ok(Some((client, stamp)));
                 }
                 let _ = client.batch_execute("ROLLBACK").await;
                 endpoint.give_back(client);
@@ -378,6 +379,9 @@ struct Conn {
 
 pub struct PgSnapshot<'a> {
     catalog: &'a PgCatalog,
+    /// The stamp this snapshot's data is at: metadata read at the same stamp is the same.
+    /// (It moves only if the snapshot has to move to another server.)
+    stamp: std::sync::atomic::AtomicI64,
     conn: Mutex<Option<Conn>>,
     /// Table generation of each dataset, as this snapshot saw it.
     gens: Mutex<HashMap<String, i64>>,
@@ -386,9 +390,15 @@ pub struct PgSnapshot<'a> {
 }
 
 impl<'a> PgSnapshot<'a> {
-    pub(super) fn new(catalog: &'a PgCatalog, endpoint: Arc<Endpoint>, client: Pooled) -> Self {
+    pub(super) fn new(
+        catalog: &'a PgCatalog,
+        endpoint: Arc<Endpoint>,
+        client: Pooled,
+        stamp: i64,
+    ) -> Self {
         Self {
             catalog,
+            stamp: stamp.into(),
             conn: Mutex::new(Some(Conn {
                 endpoint,
                 client: Arc::new(client),
@@ -396,6 +406,10 @@ impl<'a> PgSnapshot<'a> {
             gens: Mutex::new(HashMap::new()),
             live: Arc::new(AtomicBool::new(true)),
         }
+    }
+
+    fn stamp(&self) -> i64 {
+        self.stamp.load(Ordering::Acquire)
     }
 
     fn client(&self) -> Result<Arc<Pooled>, StoreError> {
@@ -415,7 +429,8 @@ impl<'a> PgSnapshot<'a> {
         {
             old.endpoint.mark_down(&describe(error));
         }
-        let (endpoint, client) = self.catalog.begin_read()?;
+        let (endpoint, client, stamp) = self.catalog.begin_read()?;
+        self.stamp.store(stamp, Ordering::Release);
         *conn = Some(Conn {
             endpoint,
             client: Arc::new(client),
@@ -539,12 +554,22 @@ impl<'a> PgSnapshot<'a> {
     }
 
     fn load(&self, id: &str) -> Result<Option<(DatasetInfo, i64)>, StoreError> {
+        if let Some(known) = self.catalog.meta.known(self.stamp(), id) {
+            if let Some((_, generation)) = &known {
+                self.gens
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(id.to_owned(), *generation);
+            }
+            return Ok(known);
+        }
         let sql = Sql {
             text: "SELECT info, gen FROM tessera.datasets WHERE id = $1".into(),
             params: vec![Param::Text(id.to_owned())],
         };
         let rows = self.rows(&sql)?;
         let Some(r) = rows.first() else {
+            self.catalog.meta.learn(self.stamp(), id, None);
             return Ok(None);
         };
         let (info, generation): (String, i64) = (r.get(0), r.get(1));
@@ -552,7 +577,11 @@ impl<'a> PgSnapshot<'a> {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id.to_owned(), generation);
-        Ok(Some((parse_info(id, &info)?, generation)))
+        let info = parse_info(id, &info)?;
+        self.catalog
+            .meta
+            .learn(self.stamp(), id, Some((info.clone(), generation)));
+        Ok(Some((info, generation)))
     }
 }
 
@@ -586,7 +615,11 @@ impl Snapshot for PgSnapshot<'_> {
             .map(|r| {
                 let (id, info, generation): (String, String, i64) = (r.get(0), r.get(1), r.get(2));
                 gens.insert(id.clone(), generation);
-                parse_info(&id, &info)
+                let info = parse_info(&id, &info)?;
+                self.catalog
+                    .meta
+                    .learn(self.stamp(), &id, Some((info.clone(), generation)));
+                Ok(info)
             })
             .collect()
     }
@@ -810,5 +843,32 @@ impl Snapshot for PgSnapshot<'_> {
                 });
             }
         }))
+    }
+}
+
+/// Dataset metadata as read at one stamp. Every commit raises the stamp, so what a
+/// snapshot at that stamp read is what any other snapshot at it would read: a request
+/// then skips the round trip for the `datasets` row.
+#[derive(Default)]
+pub(super) struct MetaCache {
+    known: Mutex<(i64, HashMap<String, Option<(DatasetInfo, i64)>>)>,
+}
+
+impl MetaCache {
+    fn known(&self, stamp: i64, id: &str) -> Option<Option<(DatasetInfo, i64)>> {
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        (known.0 == stamp)
+            .then(|| known.1.get(id).cloned())
+            .flatten()
+    }
+
+    fn learn(&self, stamp: i64, id: &str, value: Option<(DatasetInfo, i64)>) {
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        if known.0 < stamp {
+            *known = (stamp, HashMap::new());
+        }
+        if known.0 == stamp {
+            known.1.insert(id.to_owned(), value);
+        }
     }
 }
