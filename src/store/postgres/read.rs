@@ -851,18 +851,21 @@ impl Snapshot for PgSnapshot<'_> {
 /// then skips the round trip for the `datasets` row.
 #[derive(Default)]
 pub(super) struct MetaCache {
-    known: Mutex<(i64, HashMap<String, Option<(DatasetInfo, i64)>>)>,
+    known: Mutex<(i64, HashMap<String, Lookup>)>,
 }
 
+/// A dataset's metadata and table generation, or `None`: no such dataset.
+type Lookup = Option<(DatasetInfo, i64)>;
+
 impl MetaCache {
-    fn known(&self, stamp: i64, id: &str) -> Option<Option<(DatasetInfo, i64)>> {
+    fn known(&self, stamp: i64, id: &str) -> Option<Lookup> {
         let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
         (known.0 == stamp)
             .then(|| known.1.get(id).cloned())
             .flatten()
     }
 
-    fn learn(&self, stamp: i64, id: &str, value: Option<(DatasetInfo, i64)>) {
+    fn learn(&self, stamp: i64, id: &str, value: Lookup) {
         let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
         if known.0 < stamp {
             *known = (stamp, HashMap::new());
