@@ -7,7 +7,7 @@
 //! `retired` (tables of replaced versions, dropped after a grace period so that readers
 //! still on the old version finish), and `state.stamp`, a counter every commit raises and
 //! announces with `NOTIFY tessera_changes`. Table names are built only from integers.
-//! Schema `tessera_data` has a view per dataset with the fields' own names ([`views`]).
+//! Schema `tessera_data` has a view per dataset with the fields' own names (see `views.rs`).
 //!
 //! An import fills its new table inside one transaction that also switches `datasets`, so
 //! readers see the old or the new version, and a killed importer leaves nothing behind
