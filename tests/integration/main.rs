@@ -15,6 +15,7 @@ mod details;
 mod errors;
 mod fuzz_requests;
 mod gdal;
+mod health;
 mod hostile_requests;
 mod ics;
 mod import;
