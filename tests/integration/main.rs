@@ -9,6 +9,7 @@ mod archives;
 mod bake;
 mod basemap;
 mod cli;
+mod copy;
 mod crash;
 mod dashboards;
 mod details;
