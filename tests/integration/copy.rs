@@ -216,15 +216,16 @@ async fn assert_same(a: &Served, b: &Served, what: &str) {
     }
 }
 
-/// A database made for one test from the `tessera_template` database, dropped at the end.
-struct PgDatabase {
+/// A database made for one test from the `tessera_template` database, dropped at the end
+/// (also used by the health tests).
+pub(crate) struct PgDatabase {
     server: String,
     name: String,
 }
 
 impl PgDatabase {
     /// `None` when `TESSERA_TEST_PG` is not set.
-    fn create(tag: &str) -> Option<Self> {
+    pub(crate) fn create(tag: &str) -> Option<Self> {
         let server = std::env::var("TESSERA_TEST_PG").ok()?;
         let name = format!("tessera_test_{tag}_{}", std::process::id());
         let db = Self { server, name };
@@ -249,7 +250,7 @@ impl PgDatabase {
         );
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("{}{}", self.server, self.name)
     }
 }

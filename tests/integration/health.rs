@@ -202,3 +202,55 @@ async fn a_replica_down_is_degraded_but_ready_and_nothing_up_is_503() {
         task.abort();
     }
 }
+
+/// The PostgreSQL catalog's own report: a replica that does not answer makes the backend
+/// degraded but ready, named with its error; the primary keeps serving the reads.
+#[tokio::test(flavor = "multi_thread")]
+async fn postgresql_with_a_replica_down_is_degraded() {
+    let Some(pg) = crate::copy::PgDatabase::create("health") else {
+        eprintln!("SKIPPED postgresql_with_a_replica_down_is_degraded: TESSERA_TEST_PG is not set");
+        return;
+    };
+    // Nothing listens on port 1: connections are refused at once.
+    let replica = "postgresql://tessera:hidden@127.0.0.1:1/nowhere".to_owned();
+    let catalog = tessera::store::open(&tessera::store::DbLocation::parse(&pg.url()), &[replica])
+        .expect("a replica that is down does not stop the start");
+    let state = AppState::new(Arc::from(catalog), None, TileConfig::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router(state)).await.unwrap();
+    });
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    // Reads still answer (from the primary).
+    let r = client
+        .get(format!("{base}/collections"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = client.get(format!("{base}/health")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let h: Json = r.json().await.unwrap();
+    assert_eq!(h["backend"], "postgresql", "{h}");
+    assert_eq!(h["status"], "degraded", "{h}");
+    assert_eq!(h["ready"], true, "{h}");
+    let endpoints = h["endpoints"].as_array().unwrap();
+    let primary = endpoints
+        .iter()
+        .find(|e| e["role"] == "primary")
+        .expect("primary");
+    assert_eq!(primary["up"], true, "{h}");
+    assert!(primary["reads"].as_u64().unwrap() >= 1, "{h}");
+    let down = endpoints
+        .iter()
+        .find(|e| e["role"] == "replica")
+        .expect("replica");
+    assert_eq!(down["up"], false, "{h}");
+    assert!(down["error"].as_str().is_some_and(|e| !e.is_empty()), "{h}");
+    assert!(
+        !h.to_string().contains("hidden"),
+        "a password is shown: {h}"
+    );
+    task.abort();
+}
