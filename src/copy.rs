@@ -297,3 +297,70 @@ fn check_copy(to: &dyn Catalog, source: &DatasetInfo, version: i64) -> Result<()
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Bounds, Value};
+
+    #[test]
+    fn points_become_bare_positions_and_shapes_keep_their_type() {
+        let point = StoredFeature {
+            id: "7".into(),
+            geometry: Some(StoredGeometry::Point {
+                lon: -2.5,
+                lat: 51.4,
+            }),
+            time: None,
+            values: vec![Value::Integer(3)],
+        };
+        let row = feature_row(point, false);
+        let g = row.geometry.expect("a geometry");
+        assert_eq!((g.shape, g.type_name), (None, "Point"));
+        assert_eq!(g.bounds, Bounds::of_point(-2.5, 51.4));
+        // Numeric ids are not written: the destination numbers rows in write order.
+        assert_eq!(row.src, None);
+        assert_eq!(row.values, vec![Value::Integer(3)]);
+
+        let line: geo_types::Geometry<f64> =
+            geo_types::LineString::from(vec![(0.5, 1.0), (2.0, 3.0)]).into();
+        let bounds = Bounds {
+            min_x: 0.5,
+            min_y: 1.0,
+            max_x: 2.0,
+            max_y: 3.0,
+        };
+        let shape = StoredFeature {
+            id: "road-1".into(),
+            geometry: Some(StoredGeometry::Shape {
+                bounds,
+                geometry: line.clone(),
+            }),
+            time: None,
+            values: vec![],
+        };
+        let row = feature_row(shape, true);
+        let g = row.geometry.expect("a geometry");
+        assert_eq!(g.type_name, "LineString");
+        assert_eq!(g.shape, Some(line));
+        assert_eq!(g.bounds, bounds);
+        // The input's own ids are kept as such.
+        assert_eq!(row.src.as_deref(), Some("road-1"));
+    }
+
+    #[test]
+    fn features_without_geometry_stay_without() {
+        let f = StoredFeature {
+            id: "1".into(),
+            geometry: None,
+            time: Some(crate::model::TimeRange { start: 0, end: 60 }),
+            values: vec![Value::Null],
+        };
+        let row = feature_row(f, false);
+        assert!(row.geometry.is_none());
+        assert_eq!(
+            row.time,
+            Some(crate::model::TimeRange { start: 0, end: 60 })
+        );
+    }
+}
