@@ -166,7 +166,11 @@ impl Endpoint {
 
     /// Asks the server for a trivial answer (for `/health`), updating the state.
     pub(super) async fn probe(&self) {
-        let idle = !self.idle.lock().unwrap_or_else(|e| e.into_inner()).is_empty();
+        let idle = !self
+            .idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty();
         if !idle && self.permits.available_permits() == 0 {
             // Every connection is busy with reads: the server answers them (or they fail
             // and say so); a probe would only queue behind them and time out.
