@@ -36,6 +36,9 @@ pub enum Command {
     Bake(Box<BakeArgs>),
     /// Build the offline basemap archive (PMTiles) from map data and a recipe.
     Basemap(BasemapArgs),
+    /// Copy datasets from one catalog to another (SQLite or PostgreSQL, either way),
+    /// replacing them there; checked by counts.
+    Copy(CopyArgs),
     /// Delete a dataset.
     Delete {
         id: String,
@@ -561,5 +564,93 @@ impl BasemapArgs {
         let report = crate::basemap::build(&self.recipe, &self.from, &self.out)
             .map_err(|e| format!("basemap build failed: {e}"))?;
         Ok(format!("{}: {report}\n", self.out.display()))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The catalog to read: a SQLite file or a `postgresql://` URL.
+    #[arg(long)]
+    pub from: DbLocation,
+    /// The catalog to write (a SQLite file is created if missing).
+    #[arg(long)]
+    pub to: DbLocation,
+    /// Only this dataset (repeatable); by default every dataset of the source.
+    #[arg(long = "dataset", value_name = "ID")]
+    pub datasets: Vec<String>,
+}
+
+impl CopyArgs {
+    /// Copies with a progress bar on a terminal; one line per dataset copied.
+    pub fn run(&self, out: &mut dyn std::io::Write) -> Result<(), String> {
+        let only = self
+            .datasets
+            .iter()
+            .map(|d| DatasetId::parse(d).map_err(|e| format!("--dataset: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !self.from.exists() {
+            return Err(format!("--from: no catalog at {}", self.from));
+        }
+        if same_catalog(&self.from, &self.to) {
+            return Err(format!(
+                "--from and --to are the same catalog ({})",
+                self.from
+            ));
+        }
+        let from = crate::store::open(&self.from, &[]).map_err(|e| format!("--from: {e}"))?;
+        // Before opening the destination, which creates a SQLite file.
+        let ids = crate::copy::datasets_to_copy(&*from, &only).map_err(|e| e.to_string())?;
+        let to = crate::store::open(&self.to, &[]).map_err(|e| format!("--to: {e}"))?;
+        for id in &ids {
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{msg} [{elapsed}] {bar:30} {human_pos}/{human_len} features ({per_sec})",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar.set_message(id.to_string());
+            let copied = crate::copy::copy_dataset(&*from, &*to, id, &mut |p| {
+                bar.set_length(p.total);
+                bar.set_position(p.written);
+            });
+            bar.finish_and_clear();
+            let c = copied.map_err(|e| format!("copy failed: {e}"))?;
+            let note = if c.renumbered {
+                " (numeric ids renumbered: the source's were not 1, 2, 3...)"
+            } else {
+                ""
+            };
+            writeln!(
+                out,
+                "{}: copied {} features in {:.2} s, version {}{note}",
+                c.id, c.features, c.seconds, c.version
+            )
+            .map_err(|e| e.to_string())?;
+        }
+        writeln!(
+            out,
+            "copied {} dataset{} from {} to {}",
+            ids.len(),
+            if ids.len() == 1 { "" } else { "s" },
+            self.from,
+            self.to
+        )
+        .map_err(|e| e.to_string())
+    }
+}
+
+/// Whether two locations name one catalog: the same file (however the path is written)
+/// or the same URL. Copying a catalog onto itself would replace each dataset with itself
+/// while reading it.
+fn same_catalog(a: &DbLocation, b: &DbLocation) -> bool {
+    match (a, b) {
+        (DbLocation::Sqlite(x), DbLocation::Sqlite(y)) => {
+            match (std::fs::canonicalize(x), std::fs::canonicalize(y)) {
+                (Ok(x), Ok(y)) => x == y,
+                _ => x == y,
+            }
+        }
+        _ => a == b,
     }
 }

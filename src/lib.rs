@@ -30,6 +30,8 @@
 //! - [`dashboard`] computes a dataset's dashboard numbers (period totals, change on the
 //!   previous period, series, top categories) through the same `Query`, and draws its
 //!   time series as SVG;
+//! - [`copy`] moves datasets between two catalogs of any backends through the store
+//!   traits alone (`tessera copy`), streaming, checked by counts;
 //! - [`bake`] renders datasets with the same renderer into PMTiles or MBTiles archives;
 //! - [`http`] is the edge: OGC API - Features with one `FeatureWriter` per output format
 //!   (GeoJSON, CSV, HTML, iCalendar: **a new format** is one file in `http/formats/`), tiles and
@@ -44,6 +46,7 @@ pub mod bake;
 pub mod basemap;
 pub mod cli;
 pub mod config;
+pub mod copy;
 pub mod dashboard;
 pub mod geometry;
 pub mod http;

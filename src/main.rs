@@ -32,6 +32,9 @@ fn main() -> Result<()> {
         },
         Command::Bake(args) => print!("{}", args.run().map_err(anyhow::Error::msg)?),
         Command::Basemap(args) => print!("{}", args.run().map_err(anyhow::Error::msg)?),
+        Command::Copy(args) => args
+            .run(&mut std::io::stdout())
+            .map_err(anyhow::Error::msg)?,
         Command::Datasets(db) => print!("{}", cli::list_datasets(&db.db)?),
         Command::Delete { id, db } => {
             let id = tessera::model::DatasetId::parse(&id).map_err(anyhow::Error::msg)?;

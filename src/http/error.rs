@@ -48,6 +48,16 @@ impl ApiError {
             parameter: None,
         }
     }
+    /// 503: the database does not answer now; the client may retry (`Retry-After`).
+    pub fn unavailable(detail: impl std::fmt::Display) -> Self {
+        tracing::warn!(error = %detail, "request refused: the database does not answer");
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            title: "Service unavailable",
+            detail: "the database does not answer; try again shortly".into(),
+            parameter: None,
+        }
+    }
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         // Details of server faults go to the log, not to the client.
         tracing::error!(error = %detail, "request failed");
@@ -90,6 +100,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NoDataset(id) => ApiError::not_found(format!("no collection `{id}`")),
+            StoreError::Unavailable(_) => ApiError::unavailable(e),
             other => ApiError::internal(other),
         }
     }
@@ -129,12 +140,18 @@ impl IntoResponse for ApiError {
         if let Some(p) = self.parameter {
             body["parameter"] = p.into();
         }
-        (
+        let mut response = (
             self.status,
             [(header::CONTENT_TYPE, "application/problem+json")],
             body.to_string(),
         )
-            .into_response()
+            .into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        response
     }
 }
 

@@ -11,6 +11,7 @@ mod export;
 mod extract;
 mod features;
 mod formats;
+mod health;
 mod html;
 pub mod lanes;
 pub(crate) mod maps;
@@ -105,6 +106,9 @@ pub fn router(state: AppState) -> Router {
     let app = Router::new()
         .route("/", get(features::landing))
         .route("/conformance", get(features::conformance))
+        .route("/health", get(health::ready))
+        .route("/health/ready", get(health::ready))
+        .route("/health/live", get(health::live))
         .route("/api", get(openapi::document))
         .route("/api.html", get(openapi::page))
         .route("/collections", get(features::collections))

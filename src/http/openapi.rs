@@ -233,10 +233,38 @@ fn schemas() -> Json {
             "vector_layers": {"type": "array", "items": {"type": "object", "required": ["id", "fields"]}},
             "bounds": {"type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "number"}}}},
         "Queryables": {"type": "object", "required": ["type", "properties"], "properties": {"type": {"enum": ["object"]}, "properties": {"type": "object"}}},
+        "Health": {"type": "object", "required": ["status", "backend", "ready", "endpoints"], "properties": {
+            "status": {"enum": ["ok", "degraded", "unavailable"]}, "backend": {"enum": ["sqlite", "postgresql"]},
+            "ready": {"type": "boolean"},
+            "endpoints": {"type": "array", "items": {"type": "object", "required": ["role", "location", "up", "reads"], "properties": {
+                "role": {"enum": ["file", "primary", "replica"]}, "location": {"type": "string"}, "up": {"type": "boolean"},
+                "error": {"type": "string", "nullable": true}, "reads": {"type": "integer", "minimum": 0}}}}}},
+        "Live": {"type": "object", "required": ["status"], "properties": {"status": {"enum": ["live"]}}},
         "Problem": {"type": "object", "required": ["type", "title", "status"], "properties": {
             "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer", "minimum": 400, "maximum": 599},
             "detail": {"type": "string"}, "parameter": {"type": "string"}}},
     })
+}
+
+/// Liveness and readiness (src/http/health.rs): no parameters, never cached; readiness
+/// answers 503 with the same body while the catalog cannot serve reads.
+fn insert_health_paths(paths: &mut serde_json::Map<String, Json>) {
+    let problem = json!({"$ref": "#/components/responses/Problem"});
+    let body = |schema: &str| json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}});
+    let ready = json!({"get": {
+        "summary": "Readiness: whether the catalog can answer reads, and the state of each database it uses",
+        "responses": {
+            "200": {"description": "Ready (`status` is `degraded` when some database is down but reads still work)", "content": body("Health")},
+            "503": {"description": "Not ready: no database answers", "content": body("Health")},
+            "400": problem, "414": problem, "431": problem}}});
+    paths.insert("/health".into(), ready.clone());
+    paths.insert("/health/ready".into(), ready);
+    paths.insert(
+        "/health/live".into(),
+        json!({"get": {"summary": "Liveness: the process answers HTTP", "responses": {
+            "200": {"description": "Live", "content": body("Live")},
+            "400": problem, "414": problem, "431": problem}}}),
+    );
 }
 
 /// Builds the document for the current catalog.
@@ -257,6 +285,7 @@ pub fn build(base: &str, datasets: &[DatasetInfo]) -> Json {
         "/collections".into(),
         simple("The collections", "Collections"),
     );
+    insert_health_paths(&mut paths);
     for ds in datasets {
         let id = ds.id.as_str();
         paths.insert(

@@ -67,7 +67,8 @@ fn tile_query(raw: Option<&str>) -> Result<TileQuery, SourceError> {
 impl TileQuery {
     /// Whether the `v=` (if any) names the versions of `datasets`. The fast path's
     /// metadata may trail a commit made by another process by up to
-    /// [`crate::store::sqlite::PROBE_EVERY`]; a client that already saw the new version
+    /// [`crate::store::sqlite::PROBE_EVERY`] (PostgreSQL: [`crate::store::postgres::POLL_EVERY`]);
+    /// a client that already saw the new version
     /// in TileJSON must not get (and cache) the old tiles under the new URL.
     fn versions_match(&self, datasets: &[DatasetInfo]) -> bool {
         let Some(asked) = &self.versions else {
@@ -185,8 +186,18 @@ impl CatalogSource {
         let ids = self.ids.clone();
         let q = req.query.map(str::to_owned);
         tokio::task::spawn_blocking(move || -> Result<TileReply, SourceError> {
-            let snap = catalog.snapshot()?;
-            let datasets = load_datasets(&*snap, &ids)?;
+            let mut stamp = stamp;
+            let mut snap = catalog.snapshot()?;
+            let mut datasets = load_datasets(&*snap, &ids)?;
+            // A URL naming versions this process has not seen yet (TileJSON from another
+            // process, or a replica behind): catch up with the primary before drawing, so
+            // the newer URL never gets (and a proxy never caches under it) older tiles.
+            if !query.versions_match(&datasets) && catalog.catch_up()? {
+                drop(snap);
+                stamp = catalog.data_stamp()?;
+                snap = catalog.snapshot()?;
+                datasets = load_datasets(&*snap, &ids)?;
+            }
             renderer.remember(stamp, &datasets);
             let area = within_version(&*snap, q.as_deref())?;
             let key = tile_key(&datasets, &area, coord, &query.filter, gzip);

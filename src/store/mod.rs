@@ -25,6 +25,9 @@ pub enum StoreError {
     /// as the backend's own error, so nothing above `store/` names the database crate.
     #[error("database error: {0}")]
     Db(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// No database server answered (PostgreSQL: the primary and every replica).
+    #[error("the database does not answer: {0}")]
+    Unavailable(String),
     #[error("catalog file {path}: {message}")]
     Open { path: PathBuf, message: String },
     #[error("dataset `{0}` not found")]
@@ -277,6 +280,12 @@ pub trait Catalog: Send + Sync {
     /// are checked exactly). Cheap (no transaction, usually no I/O), so hot paths
     /// can keep metadata in memory and still see a re-import.
     fn data_stamp(&self) -> Result<i64, StoreError>;
+    /// Brings [`Self::data_stamp`] up to the newest commit now, asking the database rather
+    /// than waiting for the usual delay; answers whether the stamp moved. For a request that
+    /// names a version this process has not seen yet.
+    fn catch_up(&self) -> Result<bool, StoreError> {
+        Ok(false)
+    }
     /// The backend's state for `/health`: which databases it uses and whether each answers.
     fn health(&self) -> BackendHealth {
         BackendHealth {
@@ -307,6 +316,9 @@ impl<C: Catalog + ?Sized> Catalog for Box<C> {
     }
     fn health(&self) -> BackendHealth {
         (**self).health()
+    }
+    fn catch_up(&self) -> Result<bool, StoreError> {
+        (**self).catch_up()
     }
 }
 

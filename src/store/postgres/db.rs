@@ -2,6 +2,7 @@
 
 use super::endpoint::Endpoint;
 use super::{LOCK_SPACE, RETIRE_GRACE_SECONDS};
+use crate::model::DatasetId;
 use crate::store::StoreError;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -90,6 +91,15 @@ pub(super) async fn delete(client: &Client, id: &str) -> Result<Option<i64>, Sto
         };
         let generation: i64 = row.get(0);
         retire(client, generation).await?;
+        if let Some(view) = DatasetId::parse(id)
+            .ok()
+            .as_ref()
+            .and_then(super::views::view_name)
+        {
+            client
+                .batch_execute(&format!("DROP VIEW IF EXISTS {view}"))
+                .await?;
+        }
         Ok::<_, StoreError>(Some(bump_stamp(client).await?))
     }
     .await;
@@ -209,4 +219,28 @@ pub(super) async fn listen(
     };
     driver.abort();
     answer
+}
+
+/// Points the dataset's view at its new table, inside the import's transaction. A view
+/// that an analyst's long query holds is left as it was (with a warning) rather than
+/// holding up the import.
+pub(super) async fn replace_view(
+    client: &Client,
+    id: &DatasetId,
+    sql: &str,
+) -> Result<(), StoreError> {
+    client
+        .batch_execute("SAVEPOINT view; SET LOCAL lock_timeout = '2s'")
+        .await?;
+    match client.batch_execute(sql).await {
+        Ok(()) => client.batch_execute("RELEASE SAVEPOINT view").await?,
+        Err(e) => {
+            client.batch_execute("ROLLBACK TO SAVEPOINT view").await?;
+            tracing::warn!(dataset = %id, error = %describe(&e), "the dataset's view in tessera_data was not updated");
+        }
+    }
+    client
+        .batch_execute("SET LOCAL lock_timeout = DEFAULT")
+        .await?;
+    Ok(())
 }

@@ -8,19 +8,37 @@ use crate::store::location::redact;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::{Client, NoTls};
 
 /// How long a replica that failed is left alone before a read tries it again.
 pub(super) const RETRY_AFTER: Duration = Duration::from_secs(1);
-/// Idle connections kept per endpoint; more may be open while busy.
-const KEEP_IDLE: usize = 16;
+/// Connections each process opens at most to one server for reads: PostgreSQL's own
+/// limit (`max_connections`, 100 by default) is shared by every Tessera process.
+pub const MAX_READ_CONNECTIONS: usize = 16;
+/// How long a read waits for a connection when all are busy.
+const WAIT_FOR_CONNECTION: Duration = Duration::from_secs(10);
+
+/// A read connection and its share of [`MAX_READ_CONNECTIONS`].
+pub(super) struct Pooled {
+    client: Client,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
 
 pub(super) struct Endpoint {
     pub(super) role: &'static str,
     /// The URL without its password, for messages and `/health`.
     pub(super) shown: String,
     config: tokio_postgres::Config,
-    idle: Mutex<Vec<Client>>,
+    idle: Mutex<Vec<Pooled>>,
+    permits: Arc<Semaphore>,
     up: AtomicBool,
     error: Mutex<Option<String>>,
     /// When a failed endpoint may be tried again.
@@ -44,6 +62,7 @@ impl Endpoint {
             shown: redact(url),
             config,
             idle: Mutex::new(Vec::new()),
+            permits: Arc::new(Semaphore::new(MAX_READ_CONNECTIONS)),
             up: AtomicBool::new(true),
             error: Mutex::new(None),
             retry_at: Mutex::new(None),
@@ -64,7 +83,8 @@ impl Endpoint {
         self.config.connect(NoTls).await
     }
 
-    /// A new connection, driven by a task on the current (the backend's) runtime.
+    /// A new connection outside the read pool (an import's, which holds its transaction
+    /// for the whole import), driven by a task on the current (the backend's) runtime.
     pub(super) async fn connect(&self) -> Result<Client, tokio_postgres::Error> {
         let (client, connection) = self.config.connect(NoTls).await?;
         tokio::spawn(async move {
@@ -75,26 +95,45 @@ impl Endpoint {
         Ok(client)
     }
 
-    /// An idle connection if one is open, else a new one.
-    pub(super) async fn client(&self) -> Result<Client, tokio_postgres::Error> {
+    /// A new read connection, once one of [`MAX_READ_CONNECTIONS`] is free.
+    pub(super) async fn fresh(&self) -> Result<Pooled, String> {
+        let permit = tokio::time::timeout(
+            WAIT_FOR_CONNECTION,
+            self.permits.clone().acquire_owned(),
+        )
+        .await
+        .map_err(|_| {
+            format!(
+                "all {MAX_READ_CONNECTIONS} connections stayed busy for {WAIT_FOR_CONNECTION:?}"
+            )
+        })?
+        .map_err(|e| e.to_string())?;
+        let client = self.connect().await.map_err(|e| db::describe(&e))?;
+        Ok(Pooled {
+            client,
+            _permit: permit,
+        })
+    }
+
+    /// An idle read connection if one is open, else a new one.
+    pub(super) async fn client(&self) -> Result<Pooled, String> {
         loop {
             let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
             match pooled {
                 Some(c) if c.is_closed() => continue,
                 Some(c) => return Ok(c),
-                None => return self.connect().await,
+                None => return self.fresh().await,
             }
         }
     }
 
-    /// Gives a connection back once it is out of any transaction.
-    pub(super) fn give_back(&self, client: Client) {
-        if client.is_closed() {
-            return;
-        }
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < KEEP_IDLE {
-            idle.push(client);
+    /// Gives a read connection back once it is out of any transaction.
+    pub(super) fn give_back(&self, client: Pooled) {
+        if !client.is_closed() {
+            self.idle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(client);
         }
     }
 
@@ -127,10 +166,23 @@ impl Endpoint {
 
     /// Asks the server for a trivial answer (for `/health`), updating the state.
     pub(super) async fn probe(&self) {
+        let idle = !self
+            .idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty();
+        if !idle && self.permits.available_permits() == 0 {
+            // Every connection is busy with reads: the server answers them (or they fail
+            // and say so); a probe would only queue behind them and time out.
+            return;
+        }
         let answer = tokio::time::timeout(Duration::from_secs(2), async {
             let client = self.client().await?;
-            client.simple_query("SELECT 1").await?;
-            Ok::<_, tokio_postgres::Error>(client)
+            client
+                .simple_query("SELECT 1")
+                .await
+                .map_err(|e| db::describe(&e))?;
+            Ok::<_, String>(client)
         })
         .await;
         match answer {
@@ -138,7 +190,7 @@ impl Endpoint {
                 self.mark_up();
                 self.give_back(client);
             }
-            Ok(Err(e)) => self.mark_down(&db::describe(&e)),
+            Ok(Err(e)) => self.mark_down(&e),
             Err(_) => self.mark_down("no answer within 2 s"),
         }
     }

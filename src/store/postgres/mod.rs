@@ -7,6 +7,7 @@
 //! `retired` (tables of replaced versions, dropped after a grace period so that readers
 //! still on the old version finish), and `state.stamp`, a counter every commit raises and
 //! announces with `NOTIFY tessera_changes`. Table names are built only from integers.
+//! Schema `tessera_data` has a view per dataset with the fields' own names (see `views.rs`).
 //!
 //! An import fills its new table inside one transaction that also switches `datasets`, so
 //! readers see the old or the new version, and a killed importer leaves nothing behind
@@ -23,6 +24,7 @@ mod copy;
 mod db;
 mod endpoint;
 mod read;
+mod views;
 mod writer;
 
 use super::{BackendHealth, Catalog, DatasetWriter, Snapshot, StoreError, WriteMode};
@@ -48,6 +50,7 @@ const SCHEMA_VERSION: i64 = 1;
 
 const SCHEMA: &str = "
 CREATE SCHEMA IF NOT EXISTS tessera;
+CREATE SCHEMA IF NOT EXISTS tessera_data;
 CREATE TABLE IF NOT EXISTS tessera.meta (key text PRIMARY KEY, value bigint NOT NULL);
 CREATE TABLE IF NOT EXISTS tessera.datasets (
     id text PRIMARY KEY,
@@ -75,6 +78,7 @@ pub struct PgCatalog {
     stamp: Arc<AtomicI64>,
     /// Where the next read starts among the replicas.
     next_replica: AtomicUsize,
+    meta: read::MetaCache,
 }
 
 impl std::fmt::Debug for PgCatalog {
@@ -99,16 +103,22 @@ impl PgCatalog {
             let primary = primary.clone();
             bridge.run(async move {
                 let client = primary
-                    .client()
+                    .connect()
                     .await
                     .map_err(|e| open_error(&primary, &e))?;
-                prepare_schema(&client)
+                let version = prepare_schema(&client)
                     .await
                     .map_err(|e| open_error(&primary, &e))?;
+                if version > SCHEMA_VERSION {
+                    return Err(StoreError::Open {
+                        path: primary.shown.clone().into(),
+                        message: format!(
+                            "the catalog's schema is version {version}, written by a newer Tessera (this one knows up to {SCHEMA_VERSION}); upgrade Tessera"
+                        ),
+                    });
+                }
                 db::drop_orphans(&client).await?;
-                let stamp = db::read_stamp(&client).await?;
-                primary.give_back(client);
-                Ok(stamp)
+                db::read_stamp(&client).await
             })?
         };
         let catalog = Self {
@@ -117,6 +127,7 @@ impl PgCatalog {
             replicas,
             stamp: Arc::new(AtomicI64::new(stamp)),
             next_replica: AtomicUsize::new(0),
+            meta: read::MetaCache::default(),
         };
         catalog.bridge.handle().spawn(follow_changes(
             catalog.primary.clone(),
@@ -154,7 +165,7 @@ impl PgCatalog {
 
     /// A read transaction on the first endpoint that answers and is at least as new as
     /// the adopted stamp.
-    fn begin_read(&self) -> Result<(Arc<Endpoint>, Client), StoreError> {
+    fn begin_read(&self) -> Result<(Arc<Endpoint>, endpoint::Pooled, i64), StoreError> {
         let need = self.stamp.load(Ordering::Acquire);
         let mut last_error = None;
         for endpoint in self.read_order() {
@@ -163,9 +174,9 @@ impl PgCatalog {
                 .bridge
                 .run(async move { Ok(read::begin(&ep, need).await) })?;
             match answer {
-                Ok(Some(client)) => {
+                Ok(Some((client, stamp))) => {
                     endpoint.reads.fetch_add(1, Ordering::Relaxed);
-                    return Ok((endpoint, client));
+                    return Ok((endpoint, client, stamp));
                 }
                 // Behind this process's stamp: not down, just not yet usable.
                 Ok(None) => continue,
@@ -177,10 +188,8 @@ impl PgCatalog {
                 }
             }
         }
-        Err(StoreError::Db(
-            last_error
-                .unwrap_or_else(|| "no PostgreSQL server answered".into())
-                .into(),
+        Err(StoreError::Unavailable(
+            last_error.unwrap_or_else(|| "no PostgreSQL server answered".into()),
         ))
     }
 }
@@ -193,7 +202,8 @@ fn open_error(endpoint: &Endpoint, e: &tokio_postgres::Error) -> StoreError {
 }
 
 /// Creates or upgrades the schema; serialised across processes by an advisory lock.
-async fn prepare_schema(client: &Client) -> Result<(), tokio_postgres::Error> {
+/// Answers the schema version the database holds.
+async fn prepare_schema(client: &Client) -> Result<i64, tokio_postgres::Error> {
     let has_postgis = client
         .query_opt("SELECT 1 FROM pg_extension WHERE extname = 'postgis'", &[])
         .await?
@@ -209,7 +219,12 @@ async fn prepare_schema(client: &Client) -> Result<(), tokio_postgres::Error> {
              INSERT INTO tessera.meta VALUES ('schema', {SCHEMA_VERSION}) ON CONFLICT DO NOTHING;
              COMMIT;"
         ))
-        .await
+        .await?;
+    let found: i64 = client
+        .query_one("SELECT value FROM tessera.meta WHERE key = 'schema'", &[])
+        .await?
+        .get(0);
+    Ok(found)
 }
 
 /// Keeps `stamp` at the primary's: listens for `NOTIFY tessera_changes` and also asks
@@ -225,8 +240,10 @@ async fn follow_changes(primary: Arc<Endpoint>, stamp: Arc<AtomicI64>) {
 
 impl Catalog for PgCatalog {
     fn snapshot(&self) -> Result<Box<dyn Snapshot + '_>, StoreError> {
-        let (endpoint, client) = self.begin_read()?;
-        Ok(Box::new(read::PgSnapshot::new(self, endpoint, client)))
+        let (endpoint, client, stamp) = self.begin_read()?;
+        Ok(Box::new(read::PgSnapshot::new(
+            self, endpoint, client, stamp,
+        )))
     }
 
     fn writer(
@@ -241,10 +258,8 @@ impl Catalog for PgCatalog {
         let primary = self.primary.clone();
         let id = id.as_str().to_owned();
         let answer = self.bridge.run(async move {
-            let client = primary.client().await?;
-            let answer = db::delete(&client, &id).await;
-            primary.give_back(client);
-            Ok(answer?)
+            let client = primary.connect().await?;
+            db::delete(&client, &id).await
         })?;
         if let Some(stamp) = answer {
             self.adopt(stamp);
@@ -254,6 +269,18 @@ impl Catalog for PgCatalog {
 
     fn data_stamp(&self) -> Result<i64, StoreError> {
         Ok(self.stamp.load(Ordering::Acquire))
+    }
+
+    fn catch_up(&self) -> Result<bool, StoreError> {
+        let primary = self.primary.clone();
+        let seen = self.bridge.run(async move {
+            let client = primary.client().await.map_err(StoreError::Unavailable)?;
+            let stamp = db::read_stamp(&client).await;
+            primary.give_back(client);
+            stamp
+        })?;
+        let before = self.stamp.fetch_max(seen, Ordering::AcqRel);
+        Ok(seen > before)
     }
 
     fn health(&self) -> BackendHealth {

@@ -4,7 +4,7 @@
 
 use super::bridge;
 use super::db::{describe, is_connection_error};
-use super::endpoint::Endpoint;
+use super::endpoint::{Endpoint, Pooled};
 use super::{PgCatalog, StoreError};
 use crate::model::{Bounds, DatasetId, DatasetInfo, FieldType, TimeRange, Value};
 use crate::store::histogram::{self, BucketKey};
@@ -15,19 +15,20 @@ use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
-use tokio_postgres::{Client, Row};
+use tokio_postgres::Row;
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
-/// Starts a read transaction on `endpoint`; `None` if its data is older than `need`.
-pub(super) async fn begin(endpoint: &Endpoint, need: i64) -> Result<Option<Client>, String> {
+/// Starts a read transaction on `endpoint`: the connection and the stamp its data is at;
+/// `None` if that is older than `need`.
+pub(super) async fn begin(endpoint: &Endpoint, need: i64) -> Result<Option<(Pooled, i64)>, String> {
     // A pooled connection may have been closed by the server since: one fresh retry.
     for attempt in 0..2 {
         let client = if attempt == 0 {
             endpoint.client().await
         } else {
-            endpoint.connect().await
+            endpoint.fresh().await
         };
-        let client = client.map_err(|e| describe(&e))?;
+        let client = client?;
         let answer = client
             .simple_query(
                 "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT stamp FROM tessera.state",
@@ -42,8 +43,8 @@ pub(super) async fn begin(endpoint: &Endpoint, need: i64) -> Result<Option<Clien
                     _ => None,
                 });
                 endpoint.mark_up();
-                if stamp.is_some_and(|s| s >= need) {
-                    return Ok(Some(client));
+                if let Some(stamp) = stamp.filter(|s| *s >= need) {
+                    return Ok(Some((client, stamp)));
                 }
                 let _ = client.batch_execute("ROLLBACK").await;
                 endpoint.give_back(client);
@@ -253,7 +254,9 @@ fn order_by(ds: &DatasetInfo, q: &Query) -> String {
     format!(" ORDER BY {}", keys.join(", "))
 }
 
-const FIXED: &str = "fid, src, minx, miny, maxx, maxy, geom, t0, t1";
+/// `geom` goes out as ISO WKB (`bytea`): a result column of PostGIS's own type would make
+/// the client look the type up on the same connection, behind the rows it waits for.
+const FIXED: &str = "fid, src, minx, miny, maxx, maxy, ST_AsBinary(geom), t0, t1";
 
 fn select_list(ds: &DatasetInfo) -> String {
     let mut s = String::from(FIXED);
@@ -261,44 +264,6 @@ fn select_list(ds: &DatasetInfo) -> String {
         s.push_str(&format!(", c{i}"));
     }
     s
-}
-
-/// The raw bytes of a `geometry` value: PostGIS sends EWKB in binary mode.
-struct Ewkb(Vec<u8>);
-
-impl<'a> FromSql<'a> for Ewkb {
-    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
-        Ok(Ewkb(raw.to_vec()))
-    }
-    fn accepts(ty: &Type) -> bool {
-        ty.name() == "geometry"
-    }
-}
-
-/// EWKB to ISO WKB: drops the SRID (always 4326 here) from the top-level header.
-pub(super) fn ewkb_to_wkb(mut b: Vec<u8>) -> Vec<u8> {
-    const SRID_FLAG: u32 = 0x2000_0000;
-    if b.len() < 9 {
-        return b;
-    }
-    let le = b[0] == 1;
-    let word: [u8; 4] = b[1..5].try_into().expect("4 bytes");
-    let ty = if le {
-        u32::from_le_bytes(word)
-    } else {
-        u32::from_be_bytes(word)
-    };
-    if ty & SRID_FLAG != 0 {
-        let plain = ty & !SRID_FLAG;
-        let word = if le {
-            plain.to_le_bytes()
-        } else {
-            plain.to_be_bytes()
-        };
-        b[1..5].copy_from_slice(&word);
-        b.drain(5..9);
-    }
-    b
 }
 
 fn bad_row(e: impl std::fmt::Display) -> StoreError {
@@ -360,8 +325,7 @@ fn decode(r: &Row, ds: &DatasetInfo) -> Result<StoredFeature, StoreError> {
                 max_x: r.try_get(4).map_err(bad_row)?,
                 max_y: r.try_get(5).map_err(bad_row)?,
             };
-            let raw: Option<Ewkb> = r.try_get(6).map_err(bad_row)?;
-            let wkb_bytes = raw.map(|e| ewkb_to_wkb(e.0));
+            let wkb_bytes: Option<Vec<u8>> = r.try_get(6).map_err(bad_row)?;
             // Points are stored as PostGIS points (for the index and for other tools) but
             // read from their exact bounds, as SQLite stores them.
             let is_point = wkb_bytes.as_ref().is_none_or(|b| {
@@ -410,11 +374,14 @@ pub(super) fn parse_info(id: &str, json: &str) -> Result<DatasetInfo, StoreError
 /// before a read has delivered anything.
 struct Conn {
     endpoint: Arc<Endpoint>,
-    client: Arc<Client>,
+    client: Arc<Pooled>,
 }
 
 pub struct PgSnapshot<'a> {
     catalog: &'a PgCatalog,
+    /// The stamp this snapshot's data is at: metadata read at the same stamp is the same.
+    /// (It moves only if the snapshot has to move to another server.)
+    stamp: std::sync::atomic::AtomicI64,
     conn: Mutex<Option<Conn>>,
     /// Table generation of each dataset, as this snapshot saw it.
     gens: Mutex<HashMap<String, i64>>,
@@ -423,9 +390,15 @@ pub struct PgSnapshot<'a> {
 }
 
 impl<'a> PgSnapshot<'a> {
-    pub(super) fn new(catalog: &'a PgCatalog, endpoint: Arc<Endpoint>, client: Client) -> Self {
+    pub(super) fn new(
+        catalog: &'a PgCatalog,
+        endpoint: Arc<Endpoint>,
+        client: Pooled,
+        stamp: i64,
+    ) -> Self {
         Self {
             catalog,
+            stamp: stamp.into(),
             conn: Mutex::new(Some(Conn {
                 endpoint,
                 client: Arc::new(client),
@@ -435,7 +408,11 @@ impl<'a> PgSnapshot<'a> {
         }
     }
 
-    fn client(&self) -> Result<Arc<Client>, StoreError> {
+    fn stamp(&self) -> i64 {
+        self.stamp.load(Ordering::Acquire)
+    }
+
+    fn client(&self) -> Result<Arc<Pooled>, StoreError> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         conn.as_ref()
             .map(|c| c.client.clone())
@@ -452,7 +429,8 @@ impl<'a> PgSnapshot<'a> {
         {
             old.endpoint.mark_down(&describe(error));
         }
-        let (endpoint, client) = self.catalog.begin_read()?;
+        let (endpoint, client, stamp) = self.catalog.begin_read()?;
+        self.stamp.store(stamp, Ordering::Release);
         *conn = Some(Conn {
             endpoint,
             client: Arc::new(client),
@@ -499,7 +477,10 @@ impl<'a> PgSnapshot<'a> {
                 tokio::sync::mpsc::channel::<Result<Vec<Row>, tokio_postgres::Error>>(4);
             self.catalog.bridge.handle().spawn(async move {
                 let typed = params.iter().map(|p| (p as &(dyn ToSql + Sync), p.ty()));
-                let stream = match client.query_typed_raw(&text, typed).await {
+                let stream = client.query_typed_raw(&text, typed).await;
+                // The rows come without the client: let the snapshot's end have it back.
+                drop(client);
+                let stream = match stream {
                     Ok(s) => s,
                     Err(e) => {
                         let _ = tx.send(Err(e)).await;
@@ -573,12 +554,22 @@ impl<'a> PgSnapshot<'a> {
     }
 
     fn load(&self, id: &str) -> Result<Option<(DatasetInfo, i64)>, StoreError> {
+        if let Some(known) = self.catalog.meta.known(self.stamp(), id) {
+            if let Some((_, generation)) = &known {
+                self.gens
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(id.to_owned(), *generation);
+            }
+            return Ok(known);
+        }
         let sql = Sql {
             text: "SELECT info, gen FROM tessera.datasets WHERE id = $1".into(),
             params: vec![Param::Text(id.to_owned())],
         };
         let rows = self.rows(&sql)?;
         let Some(r) = rows.first() else {
+            self.catalog.meta.learn(self.stamp(), id, None);
             return Ok(None);
         };
         let (info, generation): (String, i64) = (r.get(0), r.get(1));
@@ -586,7 +577,11 @@ impl<'a> PgSnapshot<'a> {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id.to_owned(), generation);
-        Ok(Some((parse_info(id, &info)?, generation)))
+        let info = parse_info(id, &info)?;
+        self.catalog
+            .meta
+            .learn(self.stamp(), id, Some((info.clone(), generation)));
+        Ok(Some((info, generation)))
     }
 }
 
@@ -620,7 +615,11 @@ impl Snapshot for PgSnapshot<'_> {
             .map(|r| {
                 let (id, info, generation): (String, String, i64) = (r.get(0), r.get(1), r.get(2));
                 gens.insert(id.clone(), generation);
-                parse_info(&id, &info)
+                let info = parse_info(&id, &info)?;
+                self.catalog
+                    .meta
+                    .learn(self.stamp(), &id, Some((info.clone(), generation)));
+                Ok(info)
             })
             .collect()
     }
@@ -844,5 +843,35 @@ impl Snapshot for PgSnapshot<'_> {
                 });
             }
         }))
+    }
+}
+
+/// Dataset metadata as read at one stamp. Every commit raises the stamp, so what a
+/// snapshot at that stamp read is what any other snapshot at it would read: a request
+/// then skips the round trip for the `datasets` row.
+#[derive(Default)]
+pub(super) struct MetaCache {
+    known: Mutex<(i64, HashMap<String, Lookup>)>,
+}
+
+/// A dataset's metadata and table generation, or `None`: no such dataset.
+type Lookup = Option<(DatasetInfo, i64)>;
+
+impl MetaCache {
+    fn known(&self, stamp: i64, id: &str) -> Option<Lookup> {
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        (known.0 == stamp)
+            .then(|| known.1.get(id).cloned())
+            .flatten()
+    }
+
+    fn learn(&self, stamp: i64, id: &str, value: Lookup) {
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        if known.0 < stamp {
+            *known = (stamp, HashMap::new());
+        }
+        if known.0 == stamp {
+            known.1.insert(id.to_owned(), value);
+        }
     }
 }

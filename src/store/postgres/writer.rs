@@ -6,6 +6,7 @@
 use super::copy::{self, RowWriter};
 use super::db::{self, describe};
 use super::read::{column_type, parse_info};
+use super::views;
 use super::{PgCatalog, StoreError};
 use crate::model::{DatasetId, DatasetInfo, Field, FieldType};
 use crate::store::{Committed, DatasetWriter, FeatureRow, NewVersion, WriteMode};
@@ -80,6 +81,12 @@ impl<'c> PgWriter<'c> {
         let (client, current) = catalog.bridge.run(async move {
             // A connection of its own: it holds the transaction for the whole import.
             let client = primary.connect().await?;
+            // A killed importer is noticed during a long statement (an index build) too,
+            // not only at its end, so its lock and table go at once (PostgreSQL 14+; older
+            // servers refuse the setting, which only costs that promptness).
+            let _ = client
+                .batch_execute("SET client_connection_check_interval = '1s'")
+                .await;
             let current = load_current(&client, &key).await?;
             Ok((client, current))
         })?;
@@ -284,6 +291,7 @@ impl DatasetWriter for PgWriter<'_> {
             timezone: v.timezone,
         };
         let json = serde_json::to_string(&info).map_err(|e| StoreError::Config(e.to_string()))?;
+        let view = views::replace_view(&id, generation, &info.fields, source_ids);
         let client = self.client.clone();
         let stamp = self.catalog.bridge.run(async move {
             client
@@ -295,6 +303,9 @@ impl DatasetWriter for PgWriter<'_> {
                 .await?;
             if let Some(old) = old {
                 db::retire(&client, old).await?;
+            }
+            if let Some(sql) = view {
+                db::replace_view(&client, &id, &sql).await?;
             }
             let stamp = db::bump_stamp(&client).await?;
             client.batch_execute("COMMIT").await?;
