@@ -108,8 +108,8 @@ async fn distinct_reads(c: &reqwest::Client, base: &str, n: u64, round: u64) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reads_move_off_a_stopped_replica_and_back() {
-    let Some(pg) = pg_server("reads_move_off_a_stopped_replica_and_back") else {
+async fn reads_move_off_a_stopped_or_lagging_replica_and_back() {
+    let Some(pg) = pg_server("reads_move_off_a_stopped_or_lagging_replica_and_back") else {
         return;
     };
     let replica = Replica::start();
@@ -250,6 +250,70 @@ async fn reads_move_off_a_stopped_replica_and_back() {
         &failures[..failures.len().min(5)],
         server.log_tail()
     );
+
+    // Behind: replay paused on the replica, a new version imported on the primary. The
+    // server follows the primary's stamp, skips the replica (it has not replayed that
+    // stamp) and reads the primary: never the old data under the new version's ETag.
+    let old = view(&c, &server.base).await;
+    psql(&on_replica, "SELECT pg_wal_replay_pause()");
+    let v2 = dir.path().join("v2.csv");
+    write_csv(&v2, 2_500, 32);
+    import_ok(&db.url(), &v2, "ds");
+    let (new, _) = wait_for_new_version(&c, &server.base, old.version, Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "the new version is not served after 10 s; log:\n{}",
+                server.log_tail()
+            )
+        });
+    assert_eq!(new.count, 2_500, "{new:?}");
+    assert_ne!(new.items_etag, old.items_etag);
+    assert_ne!(new.tile_etag, old.tile_etag);
+    assert_eq!(
+        psql(
+            &on_replica,
+            "SELECT version FROM tessera.datasets WHERE id = 'ds'"
+        ),
+        old.version.to_string(),
+        "the paused replica should still hold the old version"
+    );
+    let h = health(&c, &server.base).await.1;
+    let (on_replica_before, on_primary_before) = (reads(&h, "replica"), reads(&h, "primary"));
+    for _ in 0..10 {
+        assert_eq!(
+            view(&c, &server.base).await,
+            new,
+            "a read served the old version"
+        );
+        let tile = get_ok(&c, &format!("{}{TILE}?{}", server.base, new.tile_query)).await;
+        assert_eq!(etag(&tile), new.tile_etag);
+    }
+    let h = health(&c, &server.base).await.1;
+    assert_eq!(
+        endpoint(&h, "replica")["up"],
+        true,
+        "behind is not down: {h}"
+    );
+    assert_eq!(
+        reads(&h, "replica"),
+        on_replica_before,
+        "a lagging replica served reads: {h}"
+    );
+    assert!(reads(&h, "primary") >= on_primary_before + 10, "{h}");
+
+    // Replay resumed: the replica catches up and takes the reads again.
+    psql(&on_replica, "SELECT pg_wal_replay_resume()");
+    let caught_up = wait_until(Duration::from_secs(30), async || {
+        distinct_reads(&c, &server.base, 5, 50).await;
+        reads(&health(&c, &server.base).await.1, "replica") > on_replica_before
+    })
+    .await;
+    assert!(
+        caught_up.is_some(),
+        "reads did not return to the replica after its replay resumed"
+    );
+    assert_eq!(view(&c, &server.base).await, new);
     drop(server);
     drop(db);
     drop(replica);
