@@ -5,11 +5,13 @@
 use super::{StoreError, db};
 use crate::store::EndpointHealth;
 use crate::store::location::redact;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::types::Type;
+use tokio_postgres::{Client, NoTls, Statement};
 
 /// How long a replica that failed is left alone before a read tries it again.
 pub(super) const RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -23,6 +25,39 @@ const WAIT_FOR_CONNECTION: Duration = Duration::from_secs(10);
 pub(super) struct Pooled {
     client: Client,
     _permit: OwnedSemaphorePermit,
+    /// Statements prepared on this connection, by SQL text: a page or a count of the same
+    /// shape is then neither parsed nor (after a few runs) planned again.
+    statements: Mutex<HashMap<String, Statement>>,
+}
+
+/// Statements kept per connection; past this the cache starts over (texts name table
+/// generations, so replaced versions' statements would otherwise pile up).
+const KEEP_STATEMENTS: usize = 256;
+
+impl Pooled {
+    /// The prepared statement for `sql` with parameters of `types`.
+    pub(super) async fn prepared(
+        &self,
+        sql: &str,
+        types: &[Type],
+    ) -> Result<Statement, tokio_postgres::Error> {
+        let known = self
+            .statements
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(sql)
+            .cloned();
+        if let Some(statement) = known {
+            return Ok(statement);
+        }
+        let statement = self.client.prepare_typed(sql, types).await?;
+        let mut statements = self.statements.lock().unwrap_or_else(|e| e.into_inner());
+        if statements.len() >= KEEP_STATEMENTS {
+            statements.clear();
+        }
+        statements.insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
 }
 
 impl std::ops::Deref for Pooled {
@@ -112,6 +147,7 @@ impl Endpoint {
         Ok(Pooled {
             client,
             _permit: permit,
+            statements: Mutex::new(HashMap::new()),
         })
     }
 

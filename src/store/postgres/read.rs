@@ -140,6 +140,14 @@ pub(super) fn as_column(value: &Value, ty: FieldType) -> Option<Param> {
     }
 }
 
+fn types_of(params: &[Param]) -> Vec<Type> {
+    params.iter().map(Param::ty).collect()
+}
+
+fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+    params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
+}
+
 /// SQL text and its parameters, numbered as they are bound.
 #[derive(Default)]
 pub(super) struct Sql {
@@ -445,11 +453,11 @@ impl<'a> PgSnapshot<'a> {
             let text = sql.text.clone();
             let params = sql.params.clone();
             let answer = self.catalog.bridge.run(async move {
-                let typed: Vec<(&(dyn ToSql + Sync), Type)> = params
-                    .iter()
-                    .map(|p| (p as &(dyn ToSql + Sync), p.ty()))
-                    .collect();
-                Ok(client.query_typed(&text, &typed).await)
+                let statement = match client.prepared(&text, &types_of(&params)).await {
+                    Ok(s) => s,
+                    Err(e) => return Ok(Err(e)),
+                };
+                Ok(client.query(&statement, &refs(&params)).await)
             })?;
             match answer {
                 Ok(rows) => return Ok(rows),
@@ -476,8 +484,10 @@ impl<'a> PgSnapshot<'a> {
             let (tx, mut rx) =
                 tokio::sync::mpsc::channel::<Result<Vec<Row>, tokio_postgres::Error>>(4);
             self.catalog.bridge.handle().spawn(async move {
-                let typed = params.iter().map(|p| (p as &(dyn ToSql + Sync), p.ty()));
-                let stream = client.query_typed_raw(&text, typed).await;
+                let stream = match client.prepared(&text, &types_of(&params)).await {
+                    Ok(statement) => client.query_raw(&statement, refs(&params)).await,
+                    Err(e) => Err(e),
+                };
                 // The rows come without the client: let the snapshot's end have it back.
                 drop(client);
                 let stream = match stream {
