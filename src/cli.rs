@@ -6,7 +6,7 @@ use crate::ingest::{Encoding, IngestOptions};
 use crate::model::time::{format_utc, parse_zone};
 use crate::model::{DatasetId, DatasetKind, DatasetMeta};
 use crate::store::Catalog;
-use crate::store::sqlite::SqliteCatalog;
+use crate::store::DbLocation;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -46,9 +46,16 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct DbArg {
-    /// Catalog file (SQLite); created if missing.
+    /// Catalog: a SQLite file (created if missing) or a `postgresql://` URL.
     #[arg(long, env = "TESSERA_DB", default_value = "tessera.db")]
-    pub db: PathBuf,
+    pub db: DbLocation,
+}
+
+impl DbArg {
+    /// Opens the catalog (no read replicas).
+    pub fn open(&self) -> Result<Box<dyn Catalog>, crate::store::StoreError> {
+        crate::store::open(&self.db, &[])
+    }
 }
 
 #[derive(Debug, Args)]
@@ -74,7 +81,7 @@ impl TileArgs {
         // Each message names the parameter at fault, as the 400 of a tile URL would.
         let detail = |e: crate::query::QueryError| e.to_string();
         let coord = crate::query::parse_coord(z, x, y).map_err(detail)?;
-        let catalog = SqliteCatalog::open(&self.db.db).map_err(|e| e.to_string())?;
+        let catalog = self.db.open().map_err(|e| e.to_string())?;
         let snap = catalog.snapshot().map_err(|e| e.to_string())?;
         let datasets = crate::query::load_datasets(&*snap, &self.ids).map_err(detail)?;
         // Filters are written as in a URL, but spaces in names may be typed as they are.
@@ -96,6 +103,10 @@ impl TileArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub db: DbArg,
+    /// A PostgreSQL read replica for reads (repeatable); the `--db` primary takes writes
+    /// and version checks, and the reads when every replica is down.
+    #[arg(long = "db-read", env = "TESSERA_DB_READ", value_delimiter = ',')]
+    pub db_read: Vec<String>,
     /// Address to listen on.
     #[arg(long, env = "TESSERA_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -403,8 +414,8 @@ pub fn refresh_from_manifest(catalog: &dyn Catalog, manifest: &Path) -> Result<(
 }
 
 /// One line per dataset for `tessera datasets`.
-pub fn list_datasets(db: &Path) -> Result<String, crate::store::StoreError> {
-    let catalog = SqliteCatalog::open(db)?;
+pub fn list_datasets(db: &DbLocation) -> Result<String, crate::store::StoreError> {
+    let catalog = crate::store::open(db, &[])?;
     let snap = catalog.snapshot()?;
     let mut out = String::new();
     for d in snap.datasets()? {
@@ -505,9 +516,9 @@ impl BakeArgs {
     pub fn run(&self) -> Result<String, String> {
         let opts = self.options()?;
         if !self.db.db.exists() {
-            return Err(format!("no catalog at {}", self.db.db.display()));
+            return Err(format!("no catalog at {}", self.db.db));
         }
-        let catalog = SqliteCatalog::open(&self.db.db).map_err(|e| e.to_string())?;
+        let catalog = self.db.open().map_err(|e| e.to_string())?;
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
             indicatif::ProgressStyle::with_template(

@@ -2,7 +2,6 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use tessera::cli::{self, Cli, Command};
 use tessera::store::Catalog;
-use tessera::store::sqlite::SqliteCatalog;
 
 /// mimalloc instead of glibc malloc: a tile request makes dozens of small allocations
 /// on one worker thread and hyper frees some on another; glibc's arena locks and
@@ -21,7 +20,7 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Import(args) => {
             let req = args.request().map_err(anyhow::Error::msg)?;
-            let catalog = SqliteCatalog::open(&args.db.db)?;
+            let catalog = args.db.open()?;
             let report = cli::import_with_progress(&catalog, &req).with_context(|| {
                 format!("import of `{}` failed; the catalog is unchanged", req.id)
             })?;
@@ -36,13 +35,13 @@ fn main() -> Result<()> {
         Command::Datasets(db) => print!("{}", cli::list_datasets(&db.db)?),
         Command::Delete { id, db } => {
             let id = tessera::model::DatasetId::parse(&id).map_err(anyhow::Error::msg)?;
-            if !SqliteCatalog::open(&db.db)?.delete(&id)? {
-                anyhow::bail!("no dataset `{id}` in {}", db.db.display());
+            if !db.open()?.delete(&id)? {
+                anyhow::bail!("no dataset `{id}` in {}", db.db);
             }
         }
         Command::Serve(args) => {
             let lanes = args.lanes.config().map_err(anyhow::Error::msg)?;
-            let catalog = SqliteCatalog::open(&args.db.db)?;
+            let catalog = tessera::store::open(&args.db.db, &args.db_read)?;
             let manifest = args.manifest.clone().or_else(|| {
                 let default = std::path::PathBuf::from("data/tessera.toml");
                 (!args.no_manifest && default.exists()).then_some(default)

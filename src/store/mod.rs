@@ -5,8 +5,13 @@
 //! counts and then pages sees the same version of a dataset even while a re-import
 //! replaces it.
 
+pub(crate) mod histogram;
+pub mod location;
+pub mod postgres;
 pub mod sqlite;
 pub mod wkb;
+
+pub use location::{DbLocation, open};
 
 use crate::model::{
     Bounds, DatasetId, DatasetInfo, DatasetMeta, Field, NoGeometry, TimeRange, Value,
@@ -272,6 +277,61 @@ pub trait Catalog: Send + Sync {
     /// are checked exactly). Cheap (no transaction, usually no I/O), so hot paths
     /// can keep metadata in memory and still see a re-import.
     fn data_stamp(&self) -> Result<i64, StoreError>;
+    /// The backend's state for `/health`: which databases it uses and whether each answers.
+    fn health(&self) -> BackendHealth {
+        BackendHealth {
+            backend: "sqlite",
+            ready: true,
+            endpoints: Vec::new(),
+        }
+    }
+}
+
+/// A boxed catalog is a catalog, so `store::open`'s answer goes wherever one is expected.
+impl<C: Catalog + ?Sized> Catalog for Box<C> {
+    fn snapshot(&self) -> Result<Box<dyn Snapshot + '_>, StoreError> {
+        (**self).snapshot()
+    }
+    fn writer(
+        &self,
+        id: &DatasetId,
+        mode: WriteMode,
+    ) -> Result<Box<dyn DatasetWriter + '_>, StoreError> {
+        (**self).writer(id, mode)
+    }
+    fn delete(&self, id: &DatasetId) -> Result<bool, StoreError> {
+        (**self).delete(id)
+    }
+    fn data_stamp(&self) -> Result<i64, StoreError> {
+        (**self).data_stamp()
+    }
+    fn health(&self) -> BackendHealth {
+        (**self).health()
+    }
+}
+
+/// What `/health` says about the backend.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct BackendHealth {
+    /// `sqlite` or `postgresql`.
+    pub backend: &'static str,
+    /// Whether reads can be answered now (for PostgreSQL: some endpoint answers).
+    pub ready: bool,
+    pub endpoints: Vec<EndpointHealth>,
+}
+
+/// One database a catalog uses.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EndpointHealth {
+    /// `file` (SQLite), `primary` or `replica`.
+    pub role: &'static str,
+    /// The file path or connection URL, without any password.
+    pub location: String,
+    pub up: bool,
+    /// Why the last attempt to use it failed, while it is down.
+    pub error: Option<String>,
+    /// Read snapshots it has served since the process started.
+    pub reads: u64,
 }
 
 /// What a new version starts from.

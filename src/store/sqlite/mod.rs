@@ -178,6 +178,22 @@ impl SqliteCatalog {
 }
 
 impl Catalog for SqliteCatalog {
+    fn health(&self) -> super::BackendHealth {
+        // Open is where a missing or unreadable file fails; after it, a snapshot tells.
+        let error = self.snapshot().err().map(|e| e.to_string());
+        super::BackendHealth {
+            backend: "sqlite",
+            ready: error.is_none(),
+            endpoints: vec![super::EndpointHealth {
+                role: "file",
+                location: self.path.display().to_string(),
+                up: error.is_none(),
+                error,
+                reads: 0,
+            }],
+        }
+    }
+
     fn data_stamp(&self) -> Result<i64, StoreError> {
         let now = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
         let at = self.probed_at_ms.load(Ordering::Acquire);

@@ -3,8 +3,8 @@
 
 use super::{SqliteCatalog, Tables, load_info, parse_info};
 use crate::ingest;
-use crate::model::time::TimeFormat;
 use crate::model::{Bounds, DatasetId, DatasetInfo, FieldType, TimeRange, Value};
+use crate::store::histogram::{self, BucketKey};
 use crate::store::wkb;
 use crate::store::{
     Bucket, FieldValueRow, PositionRow, Query, Snapshot, StoreError, StoredFeature, StoredGeometry,
@@ -98,19 +98,11 @@ impl Snapshot for SqliteSnapshot<'_> {
         let tables = self.tables(ds)?;
         let (where_sql, params) = from_where(tables, q);
         let zone = ds.zone();
-        // In UTC, calendar buckets are plain arithmetic on t0. Elsewhere midnight moves
-        // with daylight saving: count per quarter hour (every zone's offset is a multiple
-        // of 15 minutes) and give each quarter to the local bucket that holds it.
-        let utc = matches!(zone.iana_name(), Some("UTC" | "Etc/UTC"));
-        // SQLite's `/` truncates toward zero, which put the afternoon of 31 December 1969
-        // into 1 January 1970: divide rounding down.
-        let floor_div = |x: &str, n: i64| format!("(({x}) - ((({x}) % {n}) + {n}) % {n}) / {n}");
-        let key = match bucket {
-            _ if !utc => floor_div("t0", 900),
-            Bucket::Day => floor_div("t0", 86_400),
-            Bucket::Week => floor_div("t0 - 345600", 604_800),
-            Bucket::Month => "strftime('%Y-%m', t0, 'unixepoch')".to_owned(),
-        };
+        let key = histogram::key_sql(
+            bucket,
+            histogram::is_utc(&zone),
+            "strftime('%Y-%m', t0, 'unixepoch')",
+        );
         let joiner = if where_sql.contains(" WHERE ") {
             " AND"
         } else {
@@ -121,40 +113,19 @@ impl Snapshot for SqliteSnapshot<'_> {
         );
         let mut stmt = self.conn().prepare_cached(&sql)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| {
-            Ok((r.get::<_, rusqlite::types::Value>(0)?, r.get::<_, i64>(1)?))
-        })?;
-        let mut out: Vec<(TimeRange, u64)> = Vec::new();
-        for row in rows {
-            let (b, n) = row?;
-            let range = match (bucket, b) {
-                (_, rusqlite::types::Value::Integer(q)) if !utc => {
-                    bucket.containing(q.saturating_mul(900), &zone)
-                }
-                (Bucket::Day, rusqlite::types::Value::Integer(d)) => TimeRange {
-                    start: d * 86_400,
-                    end: d * 86_400 + 86_399,
-                },
-                (Bucket::Week, rusqlite::types::Value::Integer(w)) => {
-                    let start = w * 604_800 + 345_600;
-                    TimeRange {
-                        start,
-                        end: start + 604_799,
-                    }
-                }
-                (Bucket::Month, rusqlite::types::Value::Text(m)) => {
-                    match TimeFormat::YearMonth.parse(&m, &jiff::tz::TimeZone::UTC) {
-                        Some(r) => r,
-                        None => continue,
-                    }
-                }
-                _ => continue,
+            let key = match r.get::<_, rusqlite::types::Value>(0)? {
+                rusqlite::types::Value::Integer(n) => Some(BucketKey::Number(n)),
+                rusqlite::types::Value::Text(m) => Some(BucketKey::Month(m)),
+                _ => None,
             };
-            // Quarters arrive in time order, so one bucket's quarters are adjacent.
-            match out.last_mut() {
-                Some((last, count)) if *last == range => *count += n as u64,
-                _ => out.push((range, n as u64)),
-            }
-        }
+            Ok((key, r.get::<_, i64>(1)? as u64))
+        })?;
+        let rows = rows.collect::<Result<Vec<_>, _>>()?;
+        let out = histogram::collect(
+            bucket,
+            &zone,
+            rows.into_iter().filter_map(|(k, n)| k.map(|k| (k, n))),
+        );
         Ok(out)
     }
 
