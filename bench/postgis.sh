@@ -149,8 +149,15 @@ fi
 if [ "$TILES" = 1 ]; then
   [ -x "$MARTIN_BIN" ] || die "no martin at $MARTIN_BIN (cargo install martin --root ...; TILES=0 skips)"
   mport=$((PORT + 5))
-  props=${MARTIN_PROPS:-$(psql_ "$DB" -Atc "SELECT string_agg(column_name || ': ' || udt_name, ', ' ORDER BY ordinal_position)
-    FROM information_schema.columns WHERE table_schema = 'tessera' AND table_name = '$table' AND column_name ~ '^c[0-9]+$'")}
+  # The properties Tessera puts on a point (its category, time start and end; fid is the id):
+  # the category's column is c<i> for field i of the dataset's info. Without one (DRY=1), every cN.
+  cat_col=$(psql_ "$DB" -Atc "SELECT 'c' || (f.i - 1) FROM tessera.datasets d,
+    json_array_elements(d.info::json -> 'fields') WITH ORDINALITY AS f(v, i)
+    WHERE d.id = '$DATASET' AND f.v ->> 'name' = d.info::json -> 'meta' ->> 'category'")
+  if [ -n "$cat_col" ]; then props_default="$cat_col: text, t0: int8, t1: int8"
+  else props_default=$(psql_ "$DB" -Atc "SELECT string_agg(column_name || ': ' || udt_name, ', ' ORDER BY ordinal_position)
+    FROM information_schema.columns WHERE table_schema = 'tessera' AND table_name = '$table' AND column_name ~ '^c[0-9]+$'"); fi
+  props=${MARTIN_PROPS:-$props_default}
   cat > "$OUT/martin.yaml" <<YAML
 # written by bench/postgis.sh: martin on the table Tessera serves; tile cache off, as Tessera's.
 listen_addresses: '$HOST:$mport'
@@ -244,7 +251,6 @@ if [ "$NGINX" = 1 ]; then
       "nginx_one=$(tmpl "${tess_items/:$PORT/:$((PORT + 3))}")" "nginx_two=$(tmpl "${tess_items/:$PORT/:$((PORT + 4))}")"
   fi
   say "CPU: $(nproc) cores for wrk, nginx, every replica and PostgreSQL together; load1 at the end $(load1)"
-  stop_all
 fi
 [ "$DRY" = 0 ] && [ -n "${tess_pid:-}" ] && say "peak RSS (VmHWM): tessera $(mib "$(status_kib "$tess_pid" VmHWM)")"
 stop_all
@@ -263,9 +269,12 @@ if [ "$START" = 1 ] && [ "$DRY" = 0 ]; then
       rss=$(status_kib "$started" VmRSS)
       "$SHARED_BENCH/rounds.sh" 1 "$SECS" "$CONNS" "$TILE_LIST" "start_$kind=http://$HOST:$sp/tiles/$DATASET/{}.mvt" \
         | sed "s/round=1/round=$r/" >> "$OUT/start.rounds.txt"
+      # GeoJSON pages too: the part of a request that the store answers (points' tiles come from memory)
+      "$SHARED_BENCH/rounds.sh" 1 "$SECS" "$CONNS" "$BBOX_LIST" "items_$kind=$(tmpl "http://$HOST:$sp/collections/$DATASET/items?limit=1000&bbox={}")" \
+        | sed "s/round=1/round=$r/" >> "$OUT/start.items.txt"
       hwm=$(status_kib "$started" VmHWM)
       echo "$kind $s $rss $hwm" >> "$OUT/start.txt"
-      say "   run $r $kind: first tile $s s, RSS after start $(mib "$rss"), peak RSS after $SECS s of z14-16 tiles $(mib "$hwm"), load1 $(load1)"
+      say "   run $r $kind: first tile $s s, RSS after start $(mib "$rss"), peak RSS after $SECS s each of z14-16 tiles and z15 pages $(mib "$hwm"), load1 $(load1)"
       stop_one "$started"
     done
   done
@@ -273,12 +282,13 @@ if [ "$START" = 1 ] && [ "$DRY" = 0 ]; then
     say "start $kind: first tile median $(awk -v k=$kind '$1 == k {print $2}' "$OUT/start.txt" | median) s, peak RSS median $(mib "$(awk -v k=$kind '$1 == k {print $4}' "$OUT/start.txt" | median)")"
   done
   python3 "$here/postgis/summary.py" "$OUT/start.rounds.txt" start_sqlite | tee -a "$OUT/summary.txt"
+  python3 "$here/postgis/summary.py" "$OUT/start.items.txt" items_sqlite | tee -a "$OUT/summary.txt"
   rm -f "$sq" "$sq-wal" "$sq-shm"
 fi
 
 # ---------------------------------------------------------------- polygons: Tessera vs ST_AsMVT
 if [ "$SHAPES" = 1 ]; then
-  DB=$DB PG=$PG OUT=$OUT DRY=$DRY TESSERA=${TESSERA:-} ROUNDS=$ROUNDS SECS=$SECS CONNS=$CONNS PORT=$((PORT + 8)) \
+  DB=$DB PG=$PG OUT=$OUT DRY=$DRY TESSERA=${TESSERA:-} ROUNDS=$ROUNDS SECS=$SECS CONNS=$CONNS WARMUP=$WARMUP PORT=$((PORT + 8)) \
     "$here/postgis/shapes.sh" run || die "the polygon stage failed"
 fi
 say "load at the end $(cut -d' ' -f1-3 /proc/loadavg)"

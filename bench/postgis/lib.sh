@@ -26,12 +26,16 @@ drop_db() { plain_name "$1"; psql_ postgres -c "DROP DATABASE IF EXISTS $1" > /d
 # Servers started here, stopped by PID (SIGTERM, SIGKILL after 10 s) by stop_all or stop_one.
 pids=()
 stop_one() {
-  local pid=$1 i
+  local pid=$1 i rest=()
+  # Forget it first, so that a PID reused by the system later is never signalled from here.
+  for i in "${pids[@]}"; do [ "$i" = "$pid" ] || rest+=("$i"); done; pids=("${rest[@]}")
   kill "$pid" 2>/dev/null || return 0
   for i in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.25; done
   kill -9 "$pid" 2>/dev/null || true
 }
-stop_all() { local pid; for pid in "${pids[@]}"; do stop_one "$pid"; done; pids=(); }
+# Newest first: a proxy goes before the servers behind it, whose graceful shutdown would
+# otherwise wait for its keep-alive connections.
+stop_all() { local i; for ((i = ${#pids[@]} - 1; i >= 0; i--)); do stop_one "${pids[$i]}"; done; pids=(); }
 
 # start NAME PORT CMD...: starts CMD in the background (log OUT/NAME.log); sets $started.
 start() {

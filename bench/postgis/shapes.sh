@@ -8,7 +8,7 @@
 #   london   the 33 London boroughs, 186k vertices (../shared/data/neighbourhoods/london.geojson)
 # Tiles: up to TILES_PER_ZOOM (150) tiles of each of z10-z16 that touch a polygon, seeded order.
 # Called by bench/postgis.sh: `shapes.sh load` (imports both, writes bench_tiles), then
-# `shapes.sh run` (rounds). Environment: DB PG OUT DRY TESSERA ROUNDS SECS CONNS PORT.
+# `shapes.sh run` (rounds). Environment: DB PG OUT DRY TESSERA ROUNDS SECS CONNS WARMUP PORT.
 # The pgbench side includes no HTTP and no tile cache lookup; Tessera's includes both.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd); repo=$(cd "$here/../.." && pwd)
@@ -105,28 +105,31 @@ LUA
     if [ -n "$cols" ]; then cols="s/@COLS@/$cols/"; else cols='s/, @COLS@//'; fi
     sed -e "s/@TABLE@/$table/" -e "$cols" -e "s/@LAYER@/$name-areas/" "$here/asmvt.sql" > "$OUT/$name.asmvt.sql"
     say "$name: tiles $lo-$hi of bench_tiles, table $table, pgbench script $OUT/$name.asmvt.sql"
-    if [ "$DRY" = 0 ]; then  # same tiles? compare sizes and feature counts of a few
-      while read -r t; do
-        IFS=/ read -r z x y <<< "$t"
-        a=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "http://$HOST:$PORT/tiles/$name-areas/$t.mvt")
-        b=$(psql_ "$DB" -Atc "SELECT length(ST_AsMVT(q, 'l', 4096, 'geom')) || ' bytes, ' || count(*) || ' features'
-          FROM (SELECT ST_AsMVTGeom(ST_Transform(geom, 3857), ST_TileEnvelope($z, $x, $y), 4096, 64, true) AS geom
-                FROM $table WHERE geom && ST_Transform(ST_TileEnvelope($z, $x, $y, margin => 64.0 / 4096), 4326)) q WHERE geom IS NOT NULL")
-        say "   sanity $name $t: tessera $a bytes; ST_AsMVT $b"
-      done < <(sed -n '1p;20p;40p' "$OUT/$name.tiles")
+    if [ "$DRY" = 0 ]; then  # the same tiles? sizes and feature counts of a few, by both
+      while read -r i t; do
+        a=$(curl -s -o /dev/null -w '%{http_code}, %{size_download} bytes' "http://$HOST:$PORT/tiles/$name-areas/$t.mvt")
+        # timeout: `tessera tile` on PostgreSQL has been seen to hang on a large shape (a fresh
+        # connection's type lookup queued behind the rows, as it seemed); a sanity check must not.
+        n=$(timeout 30 "$TESSERA" tile "$name-areas" "$t" --db "$PG/$DB" 2>/dev/null | grep -o '[0-9]* features' | head -1 || true)
+        q=$(sed -e '/^\\set/d' -e '/^--/d' -e "s/:i\b/$i/" "$OUT/$name.asmvt.sql" | tr '\n' ' ')
+        b=$(psql_ "$DB" -Atc "SELECT length(m) FROM (${q%;*}) AS r(m)")
+        say "   sanity $name $t: tessera $a, ${n:-0 features}; ST_AsMVT $b bytes"
+      done < <(psql_ "$DB" -AtF' ' -c "SELECT i, z || '/' || x || '/' || y FROM bench_tiles WHERE ds = '$name' ORDER BY i LIMIT 3")
     fi
   done
-  for r in $(seq 1 "$ROUNDS"); do
+  for r in $(seq 0 "$ROUNDS"); do  # round 0: a discarded warm-up of WARMUP seconds
+    secs=$SECS; [ "$r" = 0 ] && secs=${WARMUP:-5}
+    [ "$secs" -gt 0 ] || continue
     for s in "${sets[@]}"; do
       read -r name _ <<< "$s"
       read -r lo hi < <(psql_ "$DB" -AtF' ' -c "SELECT min(i), max(i) FROM bench_tiles WHERE ds = '$name'")
       if [ "$DRY" = 0 ]; then
         l=$(load1)
-        wrk -t1 -c"$CONNS" -d"${SECS}s" --latency -s "$OUT/shape-tiles.lua" "http://$HOST:$PORT" -- "$OUT/$name.tiles" "/tiles/$name-areas/" ".mvt" \
+        wrk -t1 -c"$CONNS" -d"${secs}s" --latency -s "$OUT/shape-tiles.lua" "http://$HOST:$PORT" -- "$OUT/$name.tiles" "/tiles/$name-areas/" ".mvt" \
           | grep RESULT | sed "s/^RESULT/RESULT label=${name}_tessera round=$r load1=$l/" | tee -a "$OUT/shapes.rounds.txt"
       fi
       l=$(load1); rm -f "$OUT"/pgb."$name".*
-      (cd "$OUT" && pgbench -n -M prepared -c "$CONNS" -j 1 -T "$SECS" -D lo="$lo" -D hi="$hi" -l --log-prefix="pgb.$name" \
+      (cd "$OUT" && pgbench -n -M prepared -c "$CONNS" -j 1 -T "$secs" -D lo="$lo" -D hi="$hi" -l --log-prefix="pgb.$name" \
         -f "$OUT/$name.asmvt.sql" "$PG/$DB") > "$OUT/pgbench.$name.$r.txt" 2>&1 || { cat "$OUT/pgbench.$name.$r.txt" >&2; die "pgbench failed"; }
       python3 "$here/summary.py" --pgbench "${name}_asmvt" "$r" "$OUT/pgbench.$name.$r.txt" "$OUT"/pgb."$name".* \
         | sed "s/\$/ load1=$l/" | tee -a "$OUT/shapes.rounds.txt"
@@ -136,7 +139,7 @@ LUA
   say "-- polygon tiles: $ROUNDS rounds x $SECS s x $CONNS connections; <set>_tessera = GET /tiles/<set>-areas/{z}/{x}/{y}.mvt (wrk, no gzip, cache off), <set>_asmvt = pgbench -M prepared over the same tiles"
   for s in "${sets[@]}"; do
     read -r name _ <<< "$s"
-    grep "label=${name}_" "$OUT/shapes.rounds.txt" > "$OUT/shapes.$name.txt"
+    grep "label=${name}_" "$OUT/shapes.rounds.txt" | grep -v ' round=0 ' > "$OUT/shapes.$name.txt"
     python3 "$here/summary.py" "$OUT/shapes.$name.txt" "${name}_asmvt" | tee -a "$OUT/summary.txt"
   done
   [ -n "$pid" ] && say "peak RSS (VmHWM): shape server $(mib "$(status_kib "$pid" VmHWM)")"
