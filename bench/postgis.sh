@@ -204,8 +204,8 @@ if [ "$ITEMS" = 1 ]; then
   if [ "$DRY" = 0 ]; then  # both must return the same features (an error page is cheaper than a page)
     mism=0
     while read -r bb; do
-      a=$(curl -s "${tess_items//\{\}/$bb}" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["features"]))' 2>/dev/null || echo err)
-      b=$(curl -s "${tipg_items//\{\}/$bb}" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["features"]))' 2>/dev/null || echo err)
+      a=$(curl -s -m 30 "${tess_items//\{\}/$bb}" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["features"]))' 2>/dev/null || echo err)
+      b=$(curl -s -m 30 "${tipg_items//\{\}/$bb}" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["features"]))' 2>/dev/null || echo err)
       [ "$a" = "$b" ] || { mism=$((mism + 1)); echo "bbox $bb: tessera $a, tipg $b" >> "$OUT/items-sanity.txt"; }
     done < <(head -25 "$BBOX_LIST")
     say "sanity: features per page equal for $((25 - mism)) of the first 25 bboxes (differences in $OUT/items-sanity.txt)"
