@@ -1,5 +1,5 @@
 # The one gate: what CI runs and what you run before a commit.
-.PHONY: ci fmt lint test doc browser api-fuzz pyenv
+.PHONY: ci fmt lint test test-pg doc browser api-fuzz pyenv
 
 ci: fmt lint test doc
 
@@ -9,9 +9,17 @@ fmt:
 lint:
 	cargo clippy --all-targets -- -D warnings
 
+# The first pass runs on SQLite whatever the environment says; then, when
+# TESSERA_TEST_PG names a PostgreSQL server (tests/pg/setup.sh prints one), the whole
+# integration suite runs again with every test catalog in a database of its own there.
 test:
-	cargo test --all-targets
-	cargo test --doc
+	env -u TESSERA_TEST_PG cargo test --all-targets
+	env -u TESSERA_TEST_PG cargo test --doc
+	if [ -n "$$TESSERA_TEST_PG" ]; then cargo test --test integration; fi
+
+# The PostgreSQL pass alone: readies Debian's cluster 15/main (as root), then runs it.
+test-pg:
+	url="$$(bash tests/pg/setup.sh)" && TESSERA_TEST_PG="$$url" cargo test --test integration
 
 doc:
 	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet

@@ -7,18 +7,17 @@ use crate::support::*;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use tessera::model::DatasetId;
-use tessera::store::Catalog;
-use tessera::store::sqlite::SqliteCatalog;
 
 const GOOD: &str = "id,name,lon,lat\n1,alpha,-2.6,51.45\n2,beta,-2.61,51.46\n3,gamma,-2.62,51.47\n";
 
 /// A served catalog holding the good three-row version of `ds`.
 struct Setup {
     s: Server,
-    db: PathBuf,
+    /// The binary's `--db`: the SQLite file or the PostgreSQL URL of this pass.
+    db: String,
     version: i64,
 }
 
@@ -26,11 +25,11 @@ async fn setup() -> Setup {
     let s = Server::start().await;
     let good = s.data.write("good.csv", GOOD);
     let version = s.import(&request("ds", &[good])).version;
-    let db = s.data.dir.path().join("catalog.db");
+    let db = s.data.db_arg();
     Setup { s, db, version }
 }
 
-fn tessera(db: &Path, file: &Path, extra: &[&str]) -> Output {
+fn tessera(db: &str, file: &Path, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tessera"))
         .arg("import")
         .arg(file)
@@ -81,18 +80,23 @@ fn imported(out: &Output) -> String {
     stdout
 }
 
-fn integrity_ok(db: &Path) {
-    let conn = rusqlite::Connection::open(db).unwrap();
+/// SQLite's own check of the file; a PostgreSQL database has no file that a failed
+/// import could leave half-written (its transactions roll back whole).
+fn integrity_ok(data: &TestCatalog) {
+    if data.backend() != Backend::Sqlite {
+        return;
+    }
+    let conn = rusqlite::Connection::open(data.db_arg()).unwrap();
     let r: String = conn
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(r, "ok");
 }
 
-/// The catalog on disk as a new process sees it.
-fn info(db: &Path) -> tessera::model::DatasetInfo {
-    let c = SqliteCatalog::open(db).unwrap();
-    c.snapshot()
+/// The catalog as a new process sees it.
+fn info(data: &TestCatalog) -> tessera::model::DatasetInfo {
+    data.reopen()
+        .snapshot()
         .unwrap()
         .dataset(&DatasetId::parse("ds").unwrap())
         .unwrap()
@@ -101,8 +105,8 @@ fn info(db: &Path) -> tessera::model::DatasetInfo {
 
 /// The failed import changed nothing: same version on disk, the same rows served.
 async fn previous_served(t: &Setup) {
-    integrity_ok(&t.db);
-    let on_disk = info(&t.db);
+    integrity_ok(&t.s.data);
+    let on_disk = info(&t.s.data);
     assert_eq!(on_disk.version, t.version, "the previous version stays");
     let fc = t.s.items("ds", &[]).await;
     assert_eq!(number_matched(&fc), 3);
@@ -157,8 +161,8 @@ async fn geojson_max_errors_resyncs_after_bad_feature_regression() {
     assert!(out.contains("read 99 rows, imported 99"), "{out}");
     assert!(out.contains("skipped 1 unreadable rows"), "{out}");
     assert!(out.contains("bad50.geojson: line 51"), "{out}");
-    assert_eq!(info(&t.db).feature_count, 99);
-    integrity_ok(&t.db);
+    assert_eq!(info(&t.s.data).feature_count, 99);
+    integrity_ok(&t.s.data);
 
     // Not a Feature, and properties of the wrong type: row errors that resync too.
     fs[49] = r#"{"type":"Feature","properties":5,"geometry":null}"#.into();
@@ -238,16 +242,16 @@ async fn truncated_csv_gz_with_max_errors_keeps_the_previous_version_regression(
     let full = gzip(&[rows_csv(5_000).as_bytes()]);
     let good = s.data.write("good.csv.gz", &full);
     let version = s.import(&request("ds", &[good])).version;
-    let db = s.data.dir.path().join("catalog.db");
+    let db = s.data.db_arg();
     let file = s.data.write("cut.csv.gz", &full[..full.len() / 2]);
     refused(
         &tessera(&db, &file, &["--max-errors", "100000"]),
         &file,
         None,
     );
-    integrity_ok(&db);
-    assert_eq!(info(&db).version, version);
-    assert_eq!(info(&db).feature_count, 5_000);
+    integrity_ok(&s.data);
+    assert_eq!(info(&s.data).version, version);
+    assert_eq!(info(&s.data).feature_count, 5_000);
     assert_eq!(number_matched(&s.items("ds", &[]).await), 5_000);
 
     // Corrupt bytes inside the stream: also an error, never skipped rows.
@@ -260,7 +264,7 @@ async fn truncated_csv_gz_with_max_errors_keeps_the_previous_version_regression(
         &file,
         None,
     );
-    assert_eq!(info(&db).version, version);
+    assert_eq!(info(&s.data).version, version);
 }
 
 #[tokio::test]
@@ -272,7 +276,7 @@ async fn concatenated_gzip_members_are_read_whole() {
     let file = t.s.data.write("members.csv.gz", gz);
     let out = imported(&tessera(&t.db, &file, &[]));
     assert!(out.contains("read 5000 rows, imported 5000"), "{out}");
-    integrity_ok(&t.db);
+    integrity_ok(&t.s.data);
 }
 
 #[tokio::test]
@@ -290,7 +294,7 @@ async fn sniffing_reads_past_64_kib_of_whitespace_regression() {
     );
     let out = imported(&tessera(&t.db, &file, &[]));
     assert!(out.contains("read 3 rows, imported 3"), "{out}");
-    let names: Vec<String> = info(&t.db).fields.into_iter().map(|f| f.name).collect();
+    let names: Vec<String> = info(&t.s.data).fields.into_iter().map(|f| f.name).collect();
     assert_eq!(names, ["id", "name", "lon", "lat"]);
 }
 
@@ -354,7 +358,7 @@ async fn utf16_is_refused_clearly_regression() {
 }
 
 /// Runs the import and samples the child's peak resident size (VmHWM, KiB) while it runs.
-fn tessera_peak_rss(db: &Path, file: &Path, stderr: &Path) -> (Option<i32>, String, u64) {
+fn tessera_peak_rss(db: &str, file: &Path, stderr: &Path) -> (Option<i32>, String, u64) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
         .arg("import")
         .arg(file)
@@ -498,7 +502,7 @@ async fn nan_inf_and_1e400_coordinates_are_kept_and_counted_regression() {
         out.contains("kept without geometry: 4 (unparseable 4)"),
         "{out}"
     );
-    let b = info(&t.db).bounds.unwrap();
+    let b = info(&t.s.data).bounds.unwrap();
     assert!(
         [b.min_x, b.min_y, b.max_x, b.max_y]
             .iter()
@@ -518,7 +522,7 @@ async fn nan_inf_and_1e400_coordinates_are_kept_and_counted_regression() {
     assert!(out.contains("read 2 rows, imported 2"), "{out}");
     assert!(out.contains("unparseable 1"), "{out}");
     assert!(out.contains("nan.geojson: line 4"), "{out}");
-    integrity_ok(&t.db);
+    integrity_ok(&t.s.data);
 }
 
 #[tokio::test]
@@ -547,7 +551,7 @@ async fn invalid_and_unclosed_rings_are_counted_without_geometry_regression() {
         "{out}"
     );
     // The server sees the new version soon; then its tiles must render.
-    let version = info(&t.db).version;
+    let version = info(&t.s.data).version;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while t.s.json("/collections/ds").await["version"] != version {
         assert!(
@@ -607,5 +611,5 @@ async fn binary_nul_bom_and_ragged_inputs_are_clear_regression() {
     );
     let out = imported(&tessera(&t.db, &file, &[]));
     assert!(out.contains("read 3 rows, imported 3"), "{out}");
-    integrity_ok(&t.db);
+    integrity_ok(&t.s.data);
 }

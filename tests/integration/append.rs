@@ -7,9 +7,7 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use tessera::import::{MEMORY_BUDGET, write_version};
 use tessera::model::{DatasetId, DatasetInfo, Field, FieldType};
-use tessera::store::{
-    Catalog, Committed, DatasetWriter, FeatureRow, NewVersion, StoreError, WriteMode,
-};
+use tessera::store::{Committed, DatasetWriter, FeatureRow, NewVersion, StoreError, WriteMode};
 
 fn types(info: &DatasetInfo) -> BTreeMap<String, FieldType> {
     info.fields.iter().map(|f| (f.name.clone(), f.ty)).collect()

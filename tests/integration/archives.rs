@@ -4,13 +4,12 @@
 //! them) and compared byte for byte with what the server sends. Bad archives in the same
 //! folder are reported at start and skipped while the rest, datasets included, serves.
 
-use super::support::fixture_request;
+use super::support::{TestCatalog, fixture_request};
 use serde_json::Value as Json;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use tessera::store::sqlite::SqliteCatalog;
 
 const MVT: &str = "application/vnd.mapbox-vector-tile";
 
@@ -68,7 +67,7 @@ impl Drop for Serve {
     }
 }
 
-fn serve_cmd(db: &Path, args: &[&str]) -> Command {
+fn serve_cmd(db: &str, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera"));
     cmd.arg("serve")
         .arg("--db")
@@ -83,7 +82,7 @@ fn serve_cmd(db: &Path, args: &[&str]) -> Command {
 }
 
 /// Starts the server and waits (bounded) for its address; the log up to then is kept.
-fn serve(db: &Path, args: &[&str]) -> Serve {
+fn serve(db: &str, args: &[&str]) -> Serve {
     serve_with(serve_cmd(db, args))
 }
 
@@ -127,16 +126,10 @@ fn hex(s: &Json) -> Vec<u8> {
 }
 
 /// A catalog with one dataset, to show datasets still serve beside the archives.
-fn catalog_with_mpls(dir: &Path) -> PathBuf {
-    let db = dir.join("catalog.db");
-    let catalog = SqliteCatalog::open(&db).expect("open catalog");
-    catalog
-        .import(
-            &fixture_request("mpls", "mpls-stops-sample.csv"),
-            &mut |_| {},
-        )
-        .expect("import mpls");
-    db
+fn catalog_with_mpls() -> TestCatalog {
+    let data = TestCatalog::new();
+    data.import(&fixture_request("mpls", "mpls-stops-sample.csv"));
+    data
 }
 
 /// Every tile of `archive` as the Python reader read it: gzip clients get the stored
@@ -229,12 +222,11 @@ fn missing_tile(read: &Json, z: u8, bounds: [f64; 4]) -> (u8, u32, u32) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn archives_are_served_as_stored_and_bad_ones_are_skipped() {
     let Some(python) = python() else { return };
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = tmp.path().join("archives");
+    let data = catalog_with_mpls();
+    let dir = data.dir.path().join("archives");
     std::fs::create_dir(&dir).unwrap();
     let read = make_archives(&python, &dir);
-    let db = catalog_with_mpls(tmp.path());
-    let s = serve(&db, &["--tiles", dir.to_str().unwrap()]);
+    let s = serve(&data.db_arg(), &["--tiles", dir.to_str().unwrap()]);
     let c = client();
 
     // Bad archives: named with what is wrong, at start; the server still started.
@@ -373,19 +365,18 @@ async fn archives_are_served_as_stored_and_bad_ones_are_skipped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mbtiles_from_the_manifest() {
     let Some(python) = python() else { return };
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = tmp.path().join("archives");
+    let data = TestCatalog::new();
+    let dir = data.dir.path().join("archives");
     std::fs::create_dir(&dir).unwrap();
     let read = make_archives(&python, &dir);
-    let manifest = tmp.path().join("tessera.toml");
+    let manifest = data.dir.path().join("tessera.toml");
     std::fs::write(
         &manifest,
         "[[archives]]\npath = \"archives/crime-mb.mbtiles\"\nid = \"uk-crime\"\n",
     )
     .unwrap();
-    let db = tmp.path().join("catalog.db");
     // An explicit --manifest is read even with --no-manifest (which skips the default).
-    let s = serve(&db, &["--manifest", manifest.to_str().unwrap()]);
+    let s = serve(&data.db_arg(), &["--manifest", manifest.to_str().unwrap()]);
     let c = client();
     let mb = &read["crime-mb.mbtiles"];
     let m = &mb["metadata"];
@@ -446,13 +437,12 @@ fn serve_with(mut cmd: Command) -> Serve {
 #[test]
 fn an_archive_id_that_is_a_dataset_id_stops_the_start() {
     let Some(python) = python() else { return };
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = tmp.path().join("archives");
+    let data = catalog_with_mpls();
+    let dir = data.dir.path().join("archives");
     std::fs::create_dir(&dir).unwrap();
     make_archives(&python, &dir);
     std::fs::rename(dir.join("crime.pmtiles"), dir.join("mpls.pmtiles")).unwrap();
-    let db = catalog_with_mpls(tmp.path());
-    let mut child = serve_cmd(&db, &["--tiles", dir.to_str().unwrap()])
+    let mut child = serve_cmd(&data.db_arg(), &["--tiles", dir.to_str().unwrap()])
         .spawn()
         .expect("spawn");
     let deadline = std::time::Instant::now() + Duration::from_secs(60);

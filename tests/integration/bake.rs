@@ -48,7 +48,7 @@ fn read_archive(py: &Path, args: &[&str]) -> Json {
     serde_json::from_slice(&out.stdout).expect("archive.py prints JSON")
 }
 
-fn tessera(db: &Path, args: &[&str]) -> Command {
+fn tessera(db: &str, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera"));
     cmd.args(args)
         .arg("--db")
@@ -61,7 +61,7 @@ fn tessera(db: &Path, args: &[&str]) -> Command {
     cmd
 }
 
-fn run_ok(db: &Path, args: &[&str]) -> String {
+fn run_ok(db: &str, args: &[&str]) -> String {
     let out = tessera(db, args).output().expect("run tessera");
     assert!(
         out.status.success(),
@@ -72,7 +72,7 @@ fn run_ok(db: &Path, args: &[&str]) -> String {
     text(&out.stdout)
 }
 
-fn run_fails(db: &Path, args: &[&str]) -> String {
+fn run_fails(db: &str, args: &[&str]) -> String {
     let out: Output = tessera(db, args).output().expect("run tessera");
     assert!(
         !out.status.success(),
@@ -86,12 +86,12 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// The server's catalog file, into which the real binary imports.
-fn db_of(s: &Server) -> PathBuf {
-    s.data.dir.path().join("catalog.db")
+/// The server's catalog (file or URL), into which the real binary imports.
+fn db_of(s: &Server) -> String {
+    s.data.db_arg()
 }
 
-fn import(db: &Path, file: &str, id: &str, extra: &[&str]) {
+fn import(db: &str, file: &str, id: &str, extra: &[&str]) {
     let path = fixture(file);
     let mut args = vec!["import", path.to_str().unwrap(), "--dataset", id];
     args.extend_from_slice(extra);
@@ -480,8 +480,8 @@ async fn bake_mbtiles_with_filters_and_two_layers() {
 
 #[test]
 fn bake_is_deterministic() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("c.db");
+    let data = TestCatalog::new();
+    let (dir, db) = (&data.dir, data.db_arg());
     import(
         &db,
         "uk-crime-sample.csv",
@@ -532,8 +532,8 @@ fn bake_is_deterministic() {
 /// touch the one already there.
 #[test]
 fn bake_errors_name_the_problem_and_keep_the_old_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("c.db");
+    let data = TestCatalog::new();
+    let (dir, db) = (&data.dir, data.db_arg());
     import(
         &db,
         "uk-crime-sample.csv",
@@ -588,8 +588,8 @@ fn bake_errors_name_the_problem_and_keep_the_old_file() {
 /// A bake killed half-way leaves the previous archive exactly as it was.
 #[test]
 fn killed_bake_keeps_the_old_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("c.db");
+    let data = TestCatalog::new();
+    let (dir, db) = (&data.dir, data.db_arg());
     // 20 000 points spread over England: deep zooms hold many tiles, so the bake takes a while.
     let mut csv = String::from("id,lon,lat\n");
     let mut seed = 12345u64;

@@ -1,10 +1,9 @@
 //! The `tessera` binary: import, datasets, delete.
 
 use crate::support::*;
-use std::path::Path;
 use std::process::{Command, Output};
 
-fn tessera(db: &Path, args: &[&str]) -> Output {
+fn tessera(db: &str, args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera"));
     cmd.args(args)
         .arg("--db")
@@ -42,8 +41,8 @@ fn fails(out: &Output) -> String {
 
 #[test]
 fn import_prints_a_report() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("c.db");
+    let data = TestCatalog::new();
+    let db = data.db_arg();
     let uk = fixture("uk-crime-sample.csv");
     let out = tessera(&db, &["import", uk.to_str().unwrap(), "--dataset", "uk"]);
     let report = ok(&out);
@@ -87,8 +86,8 @@ fn import_prints_a_report() {
     );
     assert!(report.contains("missing 6"), "{report}");
     assert!(report.contains("time from `Created Date`"), "{report}");
-    let c = tessera::store::sqlite::SqliteCatalog::open(&db).unwrap();
-    let snap = tessera::store::Catalog::snapshot(&c).unwrap();
+    let c = data.reopen();
+    let snap = c.snapshot().unwrap();
     let info = snap
         .dataset(&tessera::model::DatasetId::parse("nyc").unwrap())
         .unwrap()
@@ -113,8 +112,8 @@ fn import_prints_a_report() {
 
 #[test]
 fn import_rejects_bad_arguments() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("c.db");
+    let data = TestCatalog::new();
+    let (dir, db) = (&data.dir, data.db_arg());
     let uk = fixture("uk-crime-sample.csv");
     let uk = uk.to_str().unwrap();
 
@@ -159,8 +158,8 @@ fn import_rejects_bad_arguments() {
 
 #[test]
 fn failed_cli_import_keeps_the_old_data() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("c.db");
+    let data = TestCatalog::new();
+    let (dir, db) = (&data.dir, data.db_arg());
     let uk = fixture("uk-crime-sample.csv");
     ok(&tessera(
         &db,
@@ -197,8 +196,8 @@ fn failed_cli_import_keeps_the_old_data() {
 
 #[test]
 fn datasets_lists_and_delete_removes() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("c.db");
+    let data = TestCatalog::new();
+    let db = data.db_arg();
     assert_eq!(ok(&tessera(&db, &["datasets"])), "");
     let uk = fixture("uk-crime-sample.csv");
     let mn = fixture("manhattan-neighbourhoods.geojson");
@@ -256,8 +255,8 @@ fn datasets_lists_and_delete_removes() {
 /// inference slice inside a character, and `tessera import` panicked (exit 101).
 #[test]
 fn import_of_multibyte_text_columns_regression_krakow() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("c.db");
+    let data = TestCatalog::new();
+    let (dir, db) = (&data.dir, data.db_arg());
     let csv = dir.path().join("pl.csv");
     std::fs::write(
         &csv,
@@ -272,8 +271,7 @@ fn import_of_multibyte_text_columns_regression_krakow() {
         &["import", csv.to_str().unwrap(), "--dataset", "pl"],
     ));
     assert!(report.contains("read 3 rows, imported 3"), "{report}");
-    let tc = tessera::store::sqlite::SqliteCatalog::open(&db).unwrap();
-    use tessera::store::Catalog;
+    let tc = data.reopen();
     let snap = tc.snapshot().unwrap();
     let ds = snap
         .dataset(&tessera::model::DatasetId::parse("pl").unwrap())

@@ -6,7 +6,6 @@ use serde_json::Value as Json;
 use std::collections::{BTreeMap, BTreeSet};
 use tessera::model::time::format_utc;
 use tessera::model::{FieldType, NoGeometry};
-use tessera::store::Catalog;
 
 fn missing(info: &tessera::model::DatasetInfo) -> u64 {
     info.without_geometry
@@ -643,12 +642,10 @@ async fn csv_header_defines_the_fields() {
 
 /// The data stamp lets the tile fast path trust metadata it keeps in memory: a change
 /// committed through the same catalog must show at once, one committed by another
-/// process (here another catalog on the same file) soon after.
+/// process (here another catalog on the same data) soon after.
 #[test]
 fn data_stamp_sees_own_writes_at_once_and_others_soon() {
-    use tessera::store::sqlite::SqliteCatalog;
     let data = TestCatalog::new();
-    let path = data.dir.path().join("catalog.db");
     let before = data.catalog.data_stamp().unwrap();
     assert_eq!(
         data.catalog.data_stamp().unwrap(),
@@ -659,10 +656,13 @@ fn data_stamp_sees_own_writes_at_once_and_others_soon() {
     let after_own = data.catalog.data_stamp().unwrap();
     assert_ne!(after_own, before, "own import shows at once");
 
-    let other = SqliteCatalog::open(&path).unwrap();
-    other
-        .import(&fixture_request("uk2", "uk-crime-sample.csv"), &mut |_| {})
-        .unwrap();
+    let other = data.reopen();
+    tessera::import::run(
+        other.as_ref(),
+        &fixture_request("uk2", "uk-crime-sample.csv"),
+        &mut |_| {},
+    )
+    .unwrap();
     // Not a timing assertion: the stamp must change eventually; 50 ms is the design.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while data.catalog.data_stamp().unwrap() == after_own {

@@ -3,7 +3,7 @@
 //! the choropleth tiles are discoverable by TileJSON and OpenAPI, and `--basemap` may be
 //! a style URL that the map pages compose over.
 
-use crate::support::{Server, fixture_request};
+use crate::support::{Server, TestCatalog, fixture_request};
 use serde_json::Value as Json;
 use std::collections::BTreeSet;
 
@@ -315,9 +315,10 @@ fn tessera(args: &[&str]) -> std::process::Child {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_binary_takes_a_style_url_or_file_for_basemap_and_refuses_bad_ones_by_name() {
     use std::io::{BufRead, Read};
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
-    let db = db.to_str().unwrap();
+    let data = TestCatalog::new();
+    let dir = &data.dir;
+    let db = data.db_arg();
+    let db = db.as_str();
     let bad_json = dir.path().join("bad.json");
     std::fs::write(&bad_json, r#"{"version": 8}"#).unwrap();
     for bad in [

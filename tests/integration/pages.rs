@@ -192,10 +192,11 @@ async fn static_files_have_types_weak_etags_304_and_head() {
 /// catalog, so every page, style, asset and glyph must come from inside the binary.
 #[tokio::test]
 async fn binary_serves_every_page_and_asset_from_a_directory_without_the_source_tree() {
-    let dir = tempfile::tempdir().unwrap();
+    let data = TestCatalog::new();
+    let dir = &data.dir;
     let bin = dir.path().join("tessera");
     std::fs::copy(env!("CARGO_BIN_EXE_tessera"), &bin).unwrap();
-    let db = dir.path().join("c.db");
+    let db = data.db_arg();
     let out = std::process::Command::new(&bin)
         .current_dir(dir.path())
         .args([

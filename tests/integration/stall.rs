@@ -342,7 +342,7 @@ async fn csv_export_uses_one_snapshot_during_reimport_regression() {
             let mut n = 0;
             while start.elapsed() < run_for {
                 let req = if n % 2 == 0 { &b } else { &a };
-                catalog.import(req, &mut |_| {}).expect("re-import");
+                tessera::import::run(catalog.as_ref(), req, &mut |_| {}).expect("re-import");
                 n += 1;
             }
             n

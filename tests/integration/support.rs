@@ -2,15 +2,17 @@
 
 use serde_json::Value as Json;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
 use tempfile::TempDir;
 use tessera::http::{AppState, router};
 use tessera::import::{ImportError, ImportReport, ImportRequest};
 use tessera::ingest::IngestOptions;
 use tessera::model::{DatasetId, DatasetInfo, DatasetMeta};
 use tessera::render::TileConfig;
-use tessera::store::Catalog;
 use tessera::store::sqlite::SqliteCatalog;
+use tessera::store::{Catalog, DbLocation};
 
 /// A file of `tests/fixtures`.
 pub fn fixture(name: &str) -> PathBuf {
@@ -42,27 +44,132 @@ pub fn fixture_request(id: &str, name: &str) -> ImportRequest {
     request(id, &[fixture(name)])
 }
 
-/// A catalog in its own temporary directory.
+/// Which backend a [`TestCatalog`] runs on, for tests that say so in their messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+        })
+    }
+}
+
+/// The PostgreSQL server the suite's second pass runs on, when `TESSERA_TEST_PG` names
+/// one (a URL ending in `/`, as `tests/pg/setup.sh` prints); `None` means SQLite.
+pub fn pg_server() -> Option<String> {
+    let url = std::env::var("TESSERA_TEST_PG").ok()?;
+    if url.is_empty() {
+        return None;
+    }
+    assert!(
+        url.ends_with('/'),
+        "TESSERA_TEST_PG must be a server URL ending in `/` (the harness appends a \
+         database name), got {url}"
+    );
+    Some(url)
+}
+
+/// A catalog of its own: a SQLite file in a temporary directory, or (under
+/// `TESSERA_TEST_PG`) a fresh PostgreSQL database copied from `tessera_template`. The
+/// directory exists for both, for the test's own files.
+///
+/// Field order is drop order: the catalog (its connections) goes before the database is
+/// dropped, and the directory last.
 pub struct TestCatalog {
+    pub catalog: Arc<dyn Catalog>,
+    /// The same catalog as a `SqliteCatalog`, for tests about the SQLite file.
+    sqlite: Option<Arc<SqliteCatalog>>,
+    location: DbLocation,
+    /// Held for its Drop, which drops the database after the catalog has gone.
+    _database: Option<PgDatabase>,
     pub dir: TempDir,
-    pub catalog: Arc<SqliteCatalog>,
 }
 
 impl TestCatalog {
+    /// A catalog on the backend of this pass: PostgreSQL under `TESSERA_TEST_PG`, else SQLite.
     pub fn new() -> Self {
+        match pg_server() {
+            Some(server) => Self::postgres(&server),
+            None => Self::sqlite(),
+        }
+    }
+
+    /// A SQLite catalog whatever the pass, for tests about SQLite itself (the file, its
+    /// probe of other processes' commits, recovery after a kill).
+    pub fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let catalog =
-            Arc::new(SqliteCatalog::open(&dir.path().join("catalog.db")).expect("open catalog"));
-        Self { dir, catalog }
+        let path = dir.path().join("catalog.db");
+        let sqlite = Arc::new(SqliteCatalog::open(&path).expect("open catalog"));
+        Self {
+            catalog: sqlite.clone(),
+            sqlite: Some(sqlite),
+            location: DbLocation::Sqlite(path),
+            _database: None,
+            dir,
+        }
+    }
+
+    fn postgres(server: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = PgDatabase::create(server);
+        let location = DbLocation::Postgres(db.url());
+        let catalog = tessera::store::open(&location, &[])
+            .unwrap_or_else(|e| panic!("open PostgreSQL catalog {}: {e}", location.display()));
+        Self {
+            catalog: Arc::from(catalog),
+            sqlite: None,
+            location,
+            _database: Some(db),
+            dir,
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.location {
+            DbLocation::Sqlite(_) => Backend::Sqlite,
+            DbLocation::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// What to pass to the binary's `--db`: the SQLite file's path or the database URL.
+    pub fn db_arg(&self) -> String {
+        match &self.location {
+            DbLocation::Sqlite(p) => p.to_str().expect("UTF-8 temp path").to_owned(),
+            DbLocation::Postgres(url) => url.clone(),
+        }
+    }
+
+    /// A second catalog on the same data, opened as another process would open it.
+    pub fn reopen(&self) -> Box<dyn Catalog> {
+        tessera::store::open(&self.location, &[])
+            .unwrap_or_else(|e| panic!("reopen catalog {}: {e}", self.location.display()))
+    }
+
+    /// The catalog as a `SqliteCatalog`; only for tests made with [`Self::sqlite`].
+    pub fn sqlite_catalog(&self) -> &Arc<SqliteCatalog> {
+        self.sqlite
+            .as_ref()
+            .expect("a SQLite-only test must make its catalog with TestCatalog::sqlite()")
+    }
+
+    /// The SQLite file; only for tests made with [`Self::sqlite`].
+    pub fn sqlite_path(&self) -> &Path {
+        self.sqlite_catalog().path()
     }
 
     pub fn try_import(&self, req: &ImportRequest) -> Result<ImportReport, ImportError> {
-        self.catalog.import(req, &mut |_| {})
+        tessera::import::run(self.catalog.as_ref(), req, &mut |_| {})
     }
 
     pub fn import(&self, req: &ImportRequest) -> ImportReport {
         self.try_import(req)
-            .unwrap_or_else(|e| panic!("import of `{}` failed: {e}", req.id))
+            .unwrap_or_else(|e| panic!("import of `{}` ({}) failed: {e}", req.id, self.backend()))
     }
 
     pub fn info(&self, id: &str) -> Option<DatasetInfo> {
@@ -76,6 +183,98 @@ impl TestCatalog {
         let p = self.dir.path().join(name);
         std::fs::write(&p, contents).expect("write test file");
         p
+    }
+}
+
+/// A database of one test, created from `tessera_template` (PostGIS already in it) and
+/// dropped again when the test ends, pass or fail. psql does the creating: the catalog
+/// only ever connects to a database that exists.
+struct PgDatabase {
+    server: String,
+    name: String,
+}
+
+impl PgDatabase {
+    fn create(server: &str) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        static SWEEP: Once = Once::new();
+        SWEEP.call_once(|| sweep_dead_databases(server));
+        let pid = std::process::id();
+        let name = format!(
+            "tessera_t_{pid}_{}",
+            NEXT.fetch_add(1, AtomicOrdering::Relaxed)
+        );
+        // Connected to `postgres`, not to the template: a session in the template makes
+        // every concurrent CREATE DATABASE from it fail ("being accessed by other users").
+        // Someone else may still be in it for a moment (setup.sh, a helper): retry then.
+        let sql = format!("CREATE DATABASE {name} TEMPLATE tessera_template");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match psql(server, &sql) {
+                Ok(_) => break,
+                Err(e)
+                    if e.contains("being accessed by other users") && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => panic!("{sql} failed (has tests/pg/setup.sh run on this server?): {e}"),
+            }
+        }
+        Self {
+            server: server.to_owned(),
+            name,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("{}{}", self.server, self.name)
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        // FORCE ends the sessions of a catalog that a still-running server task holds.
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        if let Err(e) = psql(&self.server, &sql) {
+            eprintln!("warning: {sql}: {e}");
+        }
+    }
+}
+
+/// Drops the test databases of earlier runs whose process is gone (killed mid-run, so
+/// their Drop never ran); those of live processes, this one's included, stay.
+fn sweep_dead_databases(server: &str) {
+    let Ok(names) = psql(
+        server,
+        "SELECT datname FROM pg_database WHERE datname LIKE 'tessera\\_t\\_%'",
+    ) else {
+        return;
+    };
+    for name in names.lines() {
+        let pid = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
+        let alive = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
+        if pid.is_some() && !alive {
+            let _ = psql(
+                server,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            );
+        }
+    }
+}
+
+/// Runs one SQL command with psql in the server's `postgres` database; its output
+/// (unaligned, tuples only) or its error text.
+fn psql(server: &str, sql: &str) -> Result<String, String> {
+    let out = std::process::Command::new("psql")
+        .arg(format!("{server}postgres"))
+        .args(["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .env("PGCONNECT_TIMEOUT", "10")
+        .output()
+        .map_err(|e| format!("cannot run psql (install postgresql-client): {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
     }
 }
 
@@ -102,7 +301,16 @@ impl Server {
 
     /// [`Self::start`] with settings changed from the defaults by `configure`.
     pub async fn start_with(configure: impl FnOnce(&mut AppState)) -> Self {
-        let data = TestCatalog::new();
+        Self::start_over(TestCatalog::new(), configure).await
+    }
+
+    /// Starts a server over a SQLite catalog whatever the pass, for SQLite-only tests.
+    pub async fn start_sqlite() -> Self {
+        Self::start_over(TestCatalog::sqlite(), |_| {}).await
+    }
+
+    /// A server over `data`, with settings changed from the defaults by `configure`.
+    pub async fn start_over(data: TestCatalog, configure: impl FnOnce(&mut AppState)) -> Self {
         let mut state = AppState::new(data.catalog.clone(), None, TileConfig::default());
         configure(&mut state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

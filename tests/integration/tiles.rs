@@ -1831,16 +1831,11 @@ fn golden_dir() -> PathBuf {
 
 #[test]
 fn golden_tiles_via_cli() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("demo.db");
-    {
-        let catalog = tessera::store::sqlite::SqliteCatalog::open(&db).expect("open catalog");
-        for id in ["nyc-311", "nyc-neighbourhoods", "manhattan-roads"] {
-            catalog
-                .import(&demo_request(id), &mut |_| {})
-                .unwrap_or_else(|e| panic!("import of demo `{id}`: {e}"));
-        }
+    let data = TestCatalog::new();
+    for id in ["nyc-311", "nyc-neighbourhoods", "manhattan-roads"] {
+        data.import(&demo_request(id));
     }
+    let db = data.db_arg();
     let update = std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1");
     let mut failures = Vec::new();
     for (name, ids, zxy, filter) in GOLDEN {
@@ -1962,11 +1957,13 @@ async fn buffers_wrap_across_the_antimeridian() {
 /// A re-import by another process reaches the tile fast path within the probe interval;
 /// a tile URL from TileJSON names the new versions and must get the new data at once.
 /// The interval is stretched to an hour here so that the stale window is certain.
+/// SQLite only: the probe interval is how a SQLite catalog learns of other processes'
+/// commits; a PostgreSQL catalog is told at once (NOTIFY), so it has no window to stretch.
 #[tokio::test]
 async fn tilejson_versions_beat_the_stale_window_of_other_processes() {
-    let s = Server::start().await;
+    let s = Server::start_sqlite().await;
     s.data
-        .catalog
+        .sqlite_catalog()
         .set_probe_interval(std::time::Duration::from_secs(3600));
     let half = mpls_subset(&s, "half.csv", |i, _| i % 2 == 0);
     let mut req = mpls_sample("mpls");
@@ -1976,7 +1973,7 @@ async fn tilejson_versions_beat_the_stale_window_of_other_processes() {
     let before = tile_features(&s, &tile_path("mpls", t, "")).await.len();
 
     // Another process (another catalog on the same file) re-imports all the rows.
-    let other = tessera::store::sqlite::SqliteCatalog::open(s.data.catalog.path()).unwrap();
+    let other = tessera::store::sqlite::SqliteCatalog::open(s.data.sqlite_path()).unwrap();
     other.import(&mpls_sample("mpls"), &mut |_| {}).unwrap();
 
     // The scenario's proof, not a promise: within the (hour-long) window the fast path
