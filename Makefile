@@ -12,9 +12,11 @@ lint:
 # The first pass runs on SQLite whatever the environment says; then, when
 # TESSERA_TEST_PG names a PostgreSQL server (tests/pg/setup.sh prints one), the whole
 # integration suite runs again with every test catalog in a database of its own there.
+# (An empty TESSERA_TEST_PG marks the SQLite pass, where the multi-process PostgreSQL
+# tests skip; unset under CI, they fail, so CI cannot pass by skipping them.)
 test:
-	env -u TESSERA_TEST_PG cargo test --all-targets
-	env -u TESSERA_TEST_PG cargo test --doc
+	TESSERA_TEST_PG= cargo test --all-targets
+	TESSERA_TEST_PG= cargo test --doc
 	if [ -n "$$TESSERA_TEST_PG" ]; then cargo test --test integration; fi
 
 # The PostgreSQL pass alone: readies Debian's cluster 15/main (as root), then runs it.

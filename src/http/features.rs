@@ -246,7 +246,8 @@ enum ItemsOutcome {
 }
 
 /// The blocking part of an items request, all in one snapshot: validate, answer 304
-/// from the ETag without touching rows, else count and read the page or spool the export.
+/// from the ETag without touching rows, else read the page (and count, unless the page
+/// tells) or spool the export.
 fn items_in_snapshot(
     s: &dyn Snapshot,
     c: &CollectionRequest,
@@ -270,12 +271,22 @@ fn items_in_snapshot(
         let export = super::export::spool(s, &c.base, &ds, req, format, deadline)?;
         return Ok(ItemsOutcome::Export(ds, tag, export));
     }
-    let matched = s.count(&ds, &req.query)?;
     let mut features = Vec::new();
+    let mut cut = false;
     s.scan(&ds, &req.query, &mut |f| {
         features.push(f);
-        !deadline.passed()
+        cut = deadline.passed();
+        !cut
     })?;
+    // A page that is not full holds the last matches: their number and the offset are
+    // the count, without a second query (the usual case for a map view's bbox).
+    let returned = features.len() as u64;
+    let short = req.query.limit.is_some_and(|l| returned < l);
+    let matched = if short && !cut && (returned > 0 || req.query.offset == 0) {
+        req.query.offset + returned
+    } else {
+        s.count(&ds, &req.query)?
+    };
     Ok(ItemsOutcome::Page {
         ds,
         req: Box::new(req),

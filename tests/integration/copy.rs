@@ -224,9 +224,9 @@ pub(crate) struct PgDatabase {
 }
 
 impl PgDatabase {
-    /// `None` when `TESSERA_TEST_PG` is not set.
+    /// `None` when `TESSERA_TEST_PG` is not set or empty (the SQLite pass).
     pub(crate) fn create(tag: &str) -> Option<Self> {
-        let server = std::env::var("TESSERA_TEST_PG").ok()?;
+        let server = crate::support::pg_server()?;
         let name = format!("tessera_test_{tag}_{}", std::process::id());
         let db = Self { server, name };
         db.psql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", db.name));

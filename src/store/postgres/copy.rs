@@ -61,6 +61,14 @@ impl<'a> RowWriter<'a> {
             None => self.null(),
         }
     }
+    /// Text as PostgreSQL can hold it: a NUL (which its text type refuses, failing the
+    /// whole COPY) becomes U+FFFD, the replacement character.
+    pub(super) fn text(&mut self, v: Option<&str>) {
+        match v {
+            Some(t) if t.contains('\0') => self.bytes(Some(t.replace('\0', "\u{fffd}").as_bytes())),
+            other => self.bytes(other.map(str::as_bytes)),
+        }
+    }
     /// A field value, converted to its column's type as the read side binds it.
     pub(super) fn value(&mut self, v: &Value, ty: FieldType) {
         match as_column(v, ty) {
@@ -71,7 +79,7 @@ impl<'a> RowWriter<'a> {
                 self.out.put_i32(1);
                 self.out.put_u8(u8::from(b));
             }
-            Some(Param::Text(s)) => self.bytes(Some(s.as_bytes())),
+            Some(Param::Text(s)) => self.text(Some(&s)),
             Some(Param::Bytes(b)) => self.bytes(Some(&b)),
         }
     }

@@ -133,6 +133,8 @@ pub(super) fn as_column(value: &Value, ty: FieldType) -> Option<Param> {
             "false" | "0" => Some(Param::Bool(false)),
             _ => None,
         },
+        // PostgreSQL text cannot hold NUL, so no stored value has one (copy.rs: `RowWriter::text`).
+        (_, Value::Text(s)) if s.contains('\0') => None,
         (_, Value::Text(s)) => Some(Param::Text(s.clone())),
         (_, Value::Integer(i)) => Some(Param::Text(i.to_string())),
         (_, Value::Number(x)) => Some(Param::Text(x.to_string())),

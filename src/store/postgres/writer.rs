@@ -208,7 +208,7 @@ impl DatasetWriter for PgWriter<'_> {
             let mut w = RowWriter::start(&mut started.buffer, columns);
             w.i64(Some(started.next_fid));
             started.next_fid += 1;
-            w.bytes(row.src.as_deref().map(str::as_bytes));
+            w.text(row.src.as_deref());
             let b = row.geometry.as_ref().map(|g| g.bounds);
             w.f64(b.map(|b| b.min_x));
             w.f64(b.map(|b| b.min_y));
