@@ -46,8 +46,17 @@ status=0
 pg_ctlcluster "$VERSION" "$CLUSTER" status >/dev/null 2>&1 || status=$?
 if [ "$status" -ne 0 ]; then
     pg_ctlcluster "$VERSION" "$CLUSTER" start
-elif [ "$hba_changed" -eq 1 ]; then
-    pg_ctlcluster "$VERSION" "$CLUSTER" reload
+else
+    # A running server older than the installed binaries (apt upgraded the packages under
+    # it without a restart) fails to load its own libraries: restart it on the new ones.
+    installed="$(/usr/lib/postgresql/${VERSION}/bin/postgres --version | awk '{print $3}')"
+    running="$(as_postgres psql -p "$PORT" -XAtc 'SHOW server_version' | awk '{print $1}')"
+    if [ "$installed" != "$running" ]; then
+        echo "PostgreSQL $running runs on installed $installed binaries: restarting it" >&2
+        pg_ctlcluster "$VERSION" "$CLUSTER" restart
+    elif [ "$hba_changed" -eq 1 ]; then
+        pg_ctlcluster "$VERSION" "$CLUSTER" reload
+    fi
 fi
 
 for _ in $(seq 1 60); do
