@@ -17,11 +17,26 @@ use tokio_postgres::{Client, NoTls, Statement};
 pub(super) const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Connections each process opens at most to one server for reads: PostgreSQL's own
 /// limit (`max_connections`, 100 by default) is shared by every Tessera process.
+/// `TESSERA_DB_POOL` sets another number (1 to 1,000).
 pub const MAX_READ_CONNECTIONS: usize = 16;
+
+/// The read pool's size: `TESSERA_DB_POOL` when it is a number from 1 to 1,000, else
+/// [`MAX_READ_CONNECTIONS`] (a bad value is reported, not silently used).
+pub(super) fn pool_size(setting: Option<&str>) -> Result<usize, StoreError> {
+    match setting.map(str::trim) {
+        None | Some("") => Ok(MAX_READ_CONNECTIONS),
+        Some(text) => match text.parse::<usize>() {
+            Ok(n @ 1..=1000) => Ok(n),
+            _ => Err(StoreError::Config(format!(
+                "TESSERA_DB_POOL=`{text}`: the read connections per server must be a number from 1 to 1000"
+            ))),
+        },
+    }
+}
 /// How long a read waits for a connection when all are busy.
 const WAIT_FOR_CONNECTION: Duration = Duration::from_secs(10);
 
-/// A read connection and its share of [`MAX_READ_CONNECTIONS`].
+/// A read connection and its share of the pool.
 pub(super) struct Pooled {
     client: Client,
     _permit: OwnedSemaphorePermit,
@@ -74,6 +89,7 @@ pub(super) struct Endpoint {
     config: tokio_postgres::Config,
     idle: Mutex<Vec<Pooled>>,
     permits: Arc<Semaphore>,
+    pool: usize,
     up: AtomicBool,
     error: Mutex<Option<String>>,
     /// When a failed endpoint may be tried again.
@@ -92,12 +108,14 @@ impl Endpoint {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(3));
         }
+        let pool = pool_size(std::env::var("TESSERA_DB_POOL").ok().as_deref())?;
         Ok(Arc::new(Self {
             role,
             shown: redact(url),
             config,
             idle: Mutex::new(Vec::new()),
-            permits: Arc::new(Semaphore::new(MAX_READ_CONNECTIONS)),
+            permits: Arc::new(Semaphore::new(pool)),
+            pool,
             up: AtomicBool::new(true),
             error: Mutex::new(None),
             retry_at: Mutex::new(None),
@@ -130,19 +148,18 @@ impl Endpoint {
         Ok(client)
     }
 
-    /// A new read connection, once one of [`MAX_READ_CONNECTIONS`] is free.
+    /// A new read connection, once one of the pool's is free.
     pub(super) async fn fresh(&self) -> Result<Pooled, String> {
-        let permit = tokio::time::timeout(
-            WAIT_FOR_CONNECTION,
-            self.permits.clone().acquire_owned(),
-        )
-        .await
-        .map_err(|_| {
-            format!(
-                "all {MAX_READ_CONNECTIONS} connections stayed busy for {WAIT_FOR_CONNECTION:?}"
-            )
-        })?
-        .map_err(|e| e.to_string())?;
+        let permit =
+            tokio::time::timeout(WAIT_FOR_CONNECTION, self.permits.clone().acquire_owned())
+                .await
+                .map_err(|_| {
+                    format!(
+                        "all {} connections stayed busy for {WAIT_FOR_CONNECTION:?}",
+                        self.pool
+                    )
+                })?
+                .map_err(|e| e.to_string())?;
         let client = self.connect().await.map_err(|e| db::describe(&e))?;
         Ok(Pooled {
             client,
@@ -238,6 +255,22 @@ impl Endpoint {
             up: self.up.load(Ordering::Acquire),
             error: self.error.lock().unwrap_or_else(|e| e.into_inner()).clone(),
             reads: self.reads.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pool_size_is_a_small_number_or_the_default() {
+        assert_eq!(pool_size(None).unwrap(), MAX_READ_CONNECTIONS);
+        assert_eq!(pool_size(Some(" ")).unwrap(), MAX_READ_CONNECTIONS);
+        assert_eq!(pool_size(Some("4")).unwrap(), 4);
+        for bad in ["0", "-3", "many", "1001"] {
+            let e = pool_size(Some(bad)).unwrap_err().to_string();
+            assert!(e.contains("TESSERA_DB_POOL") && e.contains(bad), "{e}");
         }
     }
 }
