@@ -45,6 +45,12 @@ pub(super) struct Pooled {
     statements: Mutex<HashMap<String, Statement>>,
 }
 
+/// A read connection nobody has checked out, with its prepared statements.
+struct Idle {
+    client: Client,
+    statements: HashMap<String, Statement>,
+}
+
 /// Statements kept per connection; past this the cache starts over (texts name table
 /// generations, so replaced versions' statements would otherwise pile up).
 const KEEP_STATEMENTS: usize = 256;
@@ -87,7 +93,7 @@ pub(super) struct Endpoint {
     /// The URL without its password, for messages and `/health`.
     pub(super) shown: String,
     config: tokio_postgres::Config,
-    idle: Mutex<Vec<Pooled>>,
+    idle: Mutex<Vec<Idle>>,
     permits: Arc<Semaphore>,
     pool: usize,
     up: AtomicBool,
@@ -148,18 +154,23 @@ impl Endpoint {
         Ok(client)
     }
 
+    /// Waits (at most [`WAIT_FOR_CONNECTION`]) until fewer than the pool's number of read
+    /// connections are checked out.
+    async fn permit(&self) -> Result<OwnedSemaphorePermit, String> {
+        tokio::time::timeout(WAIT_FOR_CONNECTION, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| {
+                format!(
+                    "all {} connections stayed busy for {WAIT_FOR_CONNECTION:?}",
+                    self.pool
+                )
+            })?
+            .map_err(|e| e.to_string())
+    }
+
     /// A new read connection, once one of the pool's is free.
     pub(super) async fn fresh(&self) -> Result<Pooled, String> {
-        let permit =
-            tokio::time::timeout(WAIT_FOR_CONNECTION, self.permits.clone().acquire_owned())
-                .await
-                .map_err(|_| {
-                    format!(
-                        "all {} connections stayed busy for {WAIT_FOR_CONNECTION:?}",
-                        self.pool
-                    )
-                })?
-                .map_err(|e| e.to_string())?;
+        let permit = self.permit().await?;
         let client = self.connect().await.map_err(|e| db::describe(&e))?;
         Ok(Pooled {
             client,
@@ -168,26 +179,48 @@ impl Endpoint {
         })
     }
 
-    /// An idle read connection if one is open, else a new one.
+    /// An idle read connection if one is open, else a new one. The permit is taken first
+    /// and idle connections hold none, so a read that waits is woken by the next one given
+    /// back and takes that connection.
     pub(super) async fn client(&self) -> Result<Pooled, String> {
+        let permit = self.permit().await?;
         loop {
-            let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-            match pooled {
-                Some(c) if c.is_closed() => continue,
-                Some(c) => return Ok(c),
-                None => return self.fresh().await,
+            let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            match idle {
+                Some(c) if c.client.is_closed() => continue,
+                Some(Idle { client, statements }) => {
+                    return Ok(Pooled {
+                        client,
+                        _permit: permit,
+                        statements: Mutex::new(statements),
+                    });
+                }
+                None => {
+                    let client = self.connect().await.map_err(|e| db::describe(&e))?;
+                    return Ok(Pooled {
+                        client,
+                        _permit: permit,
+                        statements: Mutex::new(HashMap::new()),
+                    });
+                }
             }
         }
     }
 
-    /// Gives a read connection back once it is out of any transaction.
-    pub(super) fn give_back(&self, client: Pooled) {
-        if !client.is_closed() {
-            self.idle
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(client);
+    /// Gives a read connection back once it is out of any transaction; its permit goes
+    /// back with it (on drop), waking a waiting read.
+    pub(super) fn give_back(&self, pooled: Pooled) {
+        if pooled.client.is_closed() {
+            return;
         }
+        let Pooled {
+            client, statements, ..
+        } = pooled;
+        let statements = statements.into_inner().unwrap_or_else(|e| e.into_inner());
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Idle { client, statements });
     }
 
     /// Whether reads should try this endpoint now.
