@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 mod follow;
 mod kill;
+mod pool;
 mod replica;
 
 /// A z10 tile inside the generated points (London).
@@ -257,7 +258,13 @@ struct Server {
 
 impl Server {
     fn start(db: &str, read: &[String]) -> Self {
+        Self::start_with_env(db, read, &[])
+    }
+
+    /// [`Self::start`] with extra environment variables for the server.
+    fn start_with_env(db: &str, read: &[String], env: &[(&str, &str)]) -> Self {
         let mut cmd = tessera();
+        cmd.envs(env.iter().copied());
         cmd.env("RUST_LOG", "tessera=info").args([
             "serve",
             "--listen",
