@@ -405,6 +405,36 @@ pub struct NewVersion {
     pub timezone: Option<String>,
 }
 
+impl NewVersion {
+    /// The metadata a commit records: this version with what the store decided (its
+    /// fields, row count, version number and whether input ids are the served ids).
+    pub fn into_info(
+        self,
+        id: DatasetId,
+        fields: Vec<Field>,
+        feature_count: u64,
+        version: i64,
+        source_ids: bool,
+    ) -> DatasetInfo {
+        DatasetInfo {
+            id,
+            meta: self.meta,
+            fields,
+            geometry_type: self.geometry_type,
+            bounds: self.bounds,
+            time_extent: self.time_extent,
+            feature_count,
+            without_geometry: self.without_geometry,
+            version,
+            updated: jiff::Timestamp::now()
+                .strftime("%Y-%m-%dT%H:%M:%SZ")
+                .to_string(),
+            source_ids,
+            timezone: self.timezone,
+        }
+    }
+}
+
 /// What the store decided at commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Committed {

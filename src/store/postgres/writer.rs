@@ -274,22 +274,7 @@ impl DatasetWriter for PgWriter<'_> {
             client.batch_execute(&format!("ANALYZE {t}")).await?;
             Ok((count, source_ids))
         })?;
-        let info = DatasetInfo {
-            id: id.clone(),
-            meta: v.meta,
-            fields,
-            geometry_type: v.geometry_type,
-            bounds: v.bounds,
-            time_extent: v.time_extent,
-            feature_count: count as u64,
-            without_geometry: v.without_geometry,
-            version: generation,
-            updated: jiff::Timestamp::now()
-                .strftime("%Y-%m-%dT%H:%M:%SZ")
-                .to_string(),
-            source_ids,
-            timezone: v.timezone,
-        };
+        let info = v.into_info(id.clone(), fields, count as u64, generation, source_ids);
         let json = serde_json::to_string(&info).map_err(|e| StoreError::Config(e.to_string()))?;
         let view = views::replace_view(&id, generation, &info.fields, source_ids);
         let client = self.client.clone();

@@ -235,22 +235,13 @@ impl DatasetWriter for SqliteWriter<'_> {
                     "CREATE UNIQUE INDEX f_{generation}_src ON f_{generation}(src)"
                 ))
                 .is_ok();
-        let info = DatasetInfo {
-            id: self.id.clone(),
-            meta: v.meta,
+        let info = v.into_info(
+            self.id.clone(),
             fields,
-            geometry_type: v.geometry_type,
-            bounds: v.bounds,
-            time_extent: v.time_extent,
-            feature_count: count as u64,
-            without_geometry: v.without_geometry,
-            version: generation,
-            updated: jiff::Timestamp::now()
-                .strftime("%Y-%m-%dT%H:%M:%SZ")
-                .to_string(),
+            count as u64,
+            generation,
             source_ids,
-            timezone: v.timezone,
-        };
+        );
         let json = serde_json::to_string(&info).map_err(|e| StoreError::Config(e.to_string()))?;
         conn.execute(
             "INSERT INTO datasets (id, gen, block, version, info) VALUES (?1, ?2, ?3, ?2, ?4)
