@@ -19,12 +19,16 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 as_postgres() { runuser -u postgres -- "$@"; }
+# The server pg_ctlcluster starts keeps every descriptor it inherits open for its whole
+# life. Descriptor 3 is our standard output, which callers read until it closes
+# (URL="$(bash tests/pg/setup.sh)"): handed to the server, that read would never end.
+cluster() { pg_ctlcluster "$VERSION" "$CLUSTER" "$@" 3>&- </dev/null; }
 sql() { PGOPTIONS='-c client_min_messages=warning' as_postgres psql -p "$PORT" -X -q -v ON_ERROR_STOP=1 "$@"; }
 
 # The package creates 15/main when it is installed; a machine whose install skipped that
 # (create_main_cluster = false, or a cluster dropped by hand) gets one here.
 if ! pg_lsclusters -h | awk '{print $1"/"$2}' | grep -qx "${VERSION}/${CLUSTER}"; then
-    pg_createcluster "$VERSION" "$CLUSTER" --port "$PORT"
+    pg_createcluster "$VERSION" "$CLUSTER" --port "$PORT" 3>&- </dev/null
 fi
 
 # pg_hba.conf: Debian's default already lets every user in over 127.0.0.1 with a
@@ -43,9 +47,9 @@ if ! grep -Eq '^host[[:space:]]+replication[[:space:]]+all[[:space:]]+127\.0\.0\
 fi
 
 status=0
-pg_ctlcluster "$VERSION" "$CLUSTER" status >/dev/null 2>&1 || status=$?
+cluster status >/dev/null 2>&1 || status=$?
 if [ "$status" -ne 0 ]; then
-    pg_ctlcluster "$VERSION" "$CLUSTER" start
+    cluster start
 else
     # A running server older than the installed binaries (apt upgraded the packages under
     # it without a restart) fails to load its own libraries: restart it on the new ones.
@@ -53,9 +57,9 @@ else
     running="$(as_postgres psql -p "$PORT" -XAtc 'SHOW server_version' | awk '{print $1}')"
     if [ "$installed" != "$running" ]; then
         echo "PostgreSQL $running runs on installed $installed binaries: restarting it" >&2
-        pg_ctlcluster "$VERSION" "$CLUSTER" restart
+        cluster restart
     elif [ "$hba_changed" -eq 1 ]; then
-        pg_ctlcluster "$VERSION" "$CLUSTER" reload
+        cluster reload
     fi
 fi
 
